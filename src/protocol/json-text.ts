@@ -1,0 +1,56 @@
+/**
+ * Mongrel2 writes JSON headers with minimal escaping: only `"` and `\` are
+ * escaped, so TABs and other control bytes appear raw inside strings, and
+ * header bytes that are not UTF-8 pass through untouched. `JSON.parse`
+ * rejects raw control characters, so this escapes them first; invalid UTF-8
+ * becomes U+FFFD instead of an exception.
+ */
+import { ProtocolError } from './errors.js';
+
+const HEX = '0123456789abcdef';
+
+/** Parses JSON text from Mongrel2, tolerating raw control bytes inside strings. */
+export function parseTolerantJson(bytes: Buffer, baseOffset = 0): unknown {
+  let needsEscape = false;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! < 0x20) {
+      needsEscape = true;
+      break;
+    }
+  }
+  const text = needsEscape ? escapeControlBytes(bytes, baseOffset) : bytes.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new ProtocolError(`invalid JSON headers: ${detail}`, baseOffset);
+  }
+}
+
+function escapeControlBytes(bytes: Buffer, baseOffset: number): string {
+  const out: number[] = [];
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (inString) {
+      if (c === 0x5c /* \ */) {
+        out.push(c);
+        if (i + 1 < bytes.length) out.push(bytes[++i]!);
+        continue;
+      }
+      if (c === 0x22 /* " */) inString = false;
+      if (c < 0x20) {
+        out.push(0x5c, 0x75, 0x30, 0x30, HEX.charCodeAt(c >> 4), HEX.charCodeAt(c & 15));
+        continue;
+      }
+      out.push(c);
+    } else {
+      if (c === 0x22) inString = true;
+      else if (c < 0x20 && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+        throw new ProtocolError(`invalid JSON headers: control byte 0x${c.toString(16).padStart(2, '0')} outside a string`, baseOffset + i);
+      }
+      out.push(c);
+    }
+  }
+  return Buffer.from(out).toString('utf8');
+}
