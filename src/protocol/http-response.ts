@@ -30,7 +30,8 @@ export interface HttpResponseInit {
 }
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE_RE = /[\r\n\0]/;
+/** CR, LF and NUL split or truncate a head; above U+00FF a char has no single byte. */
+const BAD_VALUE_RE = /[\r\n\0\u0100-\uffff]/;
 
 /** Statuses that never carry a body or a Content-Length (RFC 9110 §8.6, §15). */
 function isBodiless(status: number): boolean {
@@ -43,7 +44,7 @@ export function headerEntries(headers: HeaderInput | undefined): Array<[string, 
   const push = (name: string, value: string | number): void => {
     if (!TOKEN_RE.test(name)) throw new EncodeError(`http: invalid header name ${JSON.stringify(name)}`);
     const text = String(value);
-    if (BAD_VALUE_RE.test(text)) throw new EncodeError(`http: header ${name} contains CR, LF or NUL`);
+    if (BAD_VALUE_RE.test(text)) throw new EncodeError(`http: header ${name} contains CR, LF, NUL or a character above U+00FF`);
     out.push([name, text]);
   };
   if (Array.isArray(headers)) {
@@ -62,7 +63,7 @@ export function headerEntries(headers: HeaderInput | undefined): Array<[string, 
 export function buildHttpHead(status: number, reason: string | undefined, headers: ReadonlyArray<readonly [string, string]>): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 999) throw new EncodeError(`http: invalid status ${status}`);
   const phrase = reason ?? STATUS_CODES[status] ?? 'Unknown';
-  if (BAD_VALUE_RE.test(phrase)) throw new EncodeError('http: reason phrase contains CR, LF or NUL');
+  if (BAD_VALUE_RE.test(phrase)) throw new EncodeError('http: reason phrase contains CR, LF, NUL or a character above U+00FF');
   let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
   for (const [k, v] of headers) head += `${k}: ${v}\r\n`;
   return Buffer.from(head + '\r\n', 'latin1');

@@ -23,7 +23,9 @@ export function parseTolerantJson(bytes: Buffer, baseOffset = 0): unknown {
     return JSON.parse(text);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    throw new ProtocolError(`invalid JSON headers: ${detail}`, baseOffset);
+    // V8 names a character position; it equals the byte position for ASCII text.
+    const at = /position (\d+)/.exec(detail);
+    throw new ProtocolError(`invalid JSON: ${detail}`, baseOffset + (at ? Number(at[1]) : 0));
   }
 }
 
@@ -47,7 +49,7 @@ function escapeControlBytes(bytes: Buffer, baseOffset: number): string {
     } else {
       if (c === 0x22) inString = true;
       else if (c < 0x20 && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
-        throw new ProtocolError(`invalid JSON headers: control byte 0x${c.toString(16).padStart(2, '0')} outside a string`, baseOffset + i);
+        throw new ProtocolError(`invalid JSON: control byte 0x${c.toString(16).padStart(2, '0')} outside a string`, baseOffset + i);
       }
       out.push(c);
     }

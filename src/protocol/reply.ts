@@ -9,7 +9,7 @@
  * `src/handler_parser.rl` exactly.
  */
 import { EncodeError, ProtocolError } from './errors.js';
-import { encode as encodeTnet, parseExact as parseTnetExact, type TDict, type TValue } from './tnetstring.js';
+import { encode as encodeTnet, parseAt as parseTnetAt, type TDict, type TValue } from './tnetstring.js';
 import { MAX_CONN_ID } from './request.js';
 
 /** Mongrel2's default `limits.handler_targets`. */
@@ -82,6 +82,7 @@ export function encodeReply(reply: Reply, options: ReplyOptions = {}): Buffer {
 
 /** Splits ids into groups of at most `maxTargets`, dropping duplicates (a repeated id floods that connection's queue). */
 export function groupTargets(ids: Iterable<number>, maxTargets = MAX_TARGETS): number[][] {
+  if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new EncodeError(`reply: maxTargets must be a positive integer, got ${maxTargets}`);
   const unique = [...new Set(ids)];
   const groups: number[][] = [];
   for (let i = 0; i < unique.length; i += maxTargets) groups.push(unique.slice(i, i + maxTargets));
@@ -149,7 +150,8 @@ export function parseReply(buf: Buffer, options: ReplyOptions = {}): Reply {
   const { ids, extended } = parseTargets(buf, listAt, listEnd, maxTargets);
   const body = buf.subarray(listEnd + 2);
   if (extended) {
-    const value = parseTnetExact(body);
+    const { value, end } = parseTnetAt(buf, listEnd + 2);
+    if (end !== buf.length) throw new ProtocolError(`reply: ${buf.length - end} trailing bytes after the extended body`, end);
     if (!Array.isArray(value) || value.length !== 2 || !Buffer.isBuffer(value[0])) {
       throw new ProtocolError('reply: extended body must be a list [name, args]', listEnd + 2);
     }

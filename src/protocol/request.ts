@@ -140,7 +140,7 @@ export function parseMessage(buf: Buffer, options: ParseRequestOptions = {}): Me
   }
   const body = parseNetstringAt(buf, bodyAt);
   if (body.end !== buf.length) throw new ProtocolError(`request: ${buf.length - body.end} trailing bytes after the body`, body.end);
-  return classify({ sender, connId, path, headers, body: body.value, protocol }, headerAt);
+  return classify({ sender, connId, path, headers, body: body.value, protocol }, headerAt, body.end - 1 - body.value.length);
 }
 
 function parseConnId(buf: Buffer, start: number, end: number): number {
@@ -192,7 +192,7 @@ function decimal(text: string | undefined, what: string, at: number): number {
 
 const OPCODE_MASK = 0x0f;
 
-function classify(base: MessageBase, at: number): Message {
+function classify(base: MessageBase, at: number, bodyAt: number): Message {
   const { headers } = base;
   const method = headerValue(headers, 'METHOD');
   if (method === undefined) {
@@ -202,7 +202,7 @@ function classify(base: MessageBase, at: number): Message {
     throw new ProtocolError('request: no METHOD header', at);
   }
   if (base.path === '@*' && method === 'JSON') {
-    const data = parseTolerantJson(base.body);
+    const data = parseTolerantJson(base.body, bodyAt);
     const type = data !== null && typeof data === 'object' && typeof (data as { type?: unknown }).type === 'string' ? (data as { type: string }).type : undefined;
     if (type === undefined) throw new ProtocolError('request: @* notice body has no "type"', at);
     if (type === 'disconnect') return { ...base, kind: 'disconnect' };
