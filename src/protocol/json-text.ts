@@ -23,9 +23,10 @@ export function parseTolerantJson(bytes: Buffer, baseOffset = 0): unknown {
     return JSON.parse(text);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    // V8 names a character position; it equals the byte position for ASCII text.
+    // V8 names a character position: the byte position for ASCII text
+    // without escapes, otherwise approximate (kept inside the input).
     const at = /position (\d+)/.exec(detail);
-    throw new ProtocolError(`invalid JSON: ${detail}`, baseOffset + (at ? Number(at[1]) : 0));
+    throw new ProtocolError(`invalid JSON: ${detail}`, baseOffset + Math.min(at ? Number(at[1]) : 0, Math.max(0, bytes.length - 1)));
   }
 }
 
