@@ -10,8 +10,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Pull, XPublisher } from 'zeromq';
-import { ProtocolError } from '../protocol/errors.js';
-import { headerValue, parseMessage, shouldClose, type CreditsNotice, type DisconnectNotice, type HttpRequest, type Message, type UnknownNotice, type WebSocketHandshake } from '../protocol/request.js';
+import { EncodeError, ProtocolError } from '../protocol/errors.js';
+import { MAX_CONN_ID, headerValue, parseMessage, shouldClose, type CreditsNotice, type DisconnectNotice, type HttpRequest, type Message, type UnknownNotice, type WebSocketHandshake } from '../protocol/request.js';
 import { MAX_TARGETS, ctlReply, encodeReply, groupTargets, isValidSender, sendfileReply, type CtlArgs, type Reply } from '../protocol/reply.js';
 import { buildHttpResponse, type HeaderInput } from '../protocol/http-response.js';
 import { buildFrame, handshakeResponse, Opcode } from '../protocol/websocket.js';
@@ -81,8 +81,8 @@ interface Outgoing {
 export class Connection extends EventEmitter<ConnectionEvents> {
   readonly sendSpec: string;
   readonly recvSpec: string;
-  readonly #pull = new Pull();
-  readonly #pub = new XPublisher();
+  readonly #pull: Pull;
+  readonly #pub: XPublisher;
   readonly #log: Logger;
   readonly #options: ConnectionOptions;
   readonly #maxTargets: number;
@@ -127,6 +127,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#log = options.logger ?? defaultLogger();
     this.#resetSubscribed();
     this.#stopWaiting = new Promise((resolve) => (this.#stop = resolve));
+    this.#pull = new Pull();
+    this.#pub = new XPublisher();
     // Let pending replies out on shutdown, but never hang the process for long.
     this.#pub.linger = 2000;
     this.#pull.linger = 0;
@@ -288,11 +290,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Sends raw bytes to one connection. Resolves false if they were dropped (client gone, shut down). */
-  reply(to: Target, body: Buffer | string): Promise<boolean> {
+  async reply(to: Target, body: Buffer | string): Promise<boolean> {
     return this.deliver(to.sender, [to.connId], body);
   }
 
-  replyJson(to: Target, value: unknown): Promise<boolean> {
+  async replyJson(to: Target, value: unknown): Promise<boolean> {
     return this.reply(to, JSON.stringify(value));
   }
 
@@ -310,12 +312,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Sends one websocket frame (text by default). */
-  replyWebsocket(to: Target, payload: Buffer | string, init: WebSocketReplyInit = {}): Promise<boolean> {
+  async replyWebsocket(to: Target, payload: Buffer | string, init: WebSocketReplyInit = {}): Promise<boolean> {
     return this.reply(to, buildFrame(payload, { opcode: init.opcode ?? Opcode.Text, rsv: init.rsv ?? 0 }));
   }
 
   /** Answers a WEBSOCKET_HANDSHAKE with 101 and the server-computed accept key. */
-  acceptWebsocket(req: WebSocketHandshake, protocol?: string): Promise<boolean> {
+  async acceptWebsocket(req: WebSocketHandshake, protocol?: string): Promise<boolean> {
     return this.reply(req, handshakeResponse(req.accept, protocol));
   }
 
@@ -324,9 +326,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (bytes.length === 0) throw new TypeError('an empty body is the close message: use close() or deliverClose()');
     const from = this.#senderFor(sender);
+    const unique = checkIds(ids);
     const plain: number[] = [];
     const sends: Array<Promise<boolean>> = [];
-    for (const id of new Set(ids)) {
+    for (const id of unique) {
       const window = this.#windows.get(id);
       if (window) sends.push(this.#inOrder(id, () => this.#writeWithCredits(from, id, window, bytes)));
       else plain.push(id);
@@ -337,26 +340,26 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return (await Promise.all(sends)).every(Boolean);
   }
 
-  deliverJson(sender: string, ids: Iterable<number>, value: unknown): Promise<boolean> {
+  async deliverJson(sender: string, ids: Iterable<number>, value: unknown): Promise<boolean> {
     return this.deliver(sender, ids, JSON.stringify(value));
   }
 
-  deliverHttp(sender: string, ids: Iterable<number>, body: Buffer | string = '', init: Omit<HttpReplyInit, 'close'> = {}): Promise<boolean> {
+  async deliverHttp(sender: string, ids: Iterable<number>, body: Buffer | string = '', init: Omit<HttpReplyInit, 'close'> = {}): Promise<boolean> {
     return this.deliver(sender, ids, buildHttpResponse({ status: init.status, reason: init.reason, headers: init.headers, body }));
   }
 
-  deliverWebsocket(sender: string, ids: Iterable<number>, payload: Buffer | string, init: WebSocketReplyInit = {}): Promise<boolean> {
+  async deliverWebsocket(sender: string, ids: Iterable<number>, payload: Buffer | string, init: WebSocketReplyInit = {}): Promise<boolean> {
     return this.deliver(sender, ids, buildFrame(payload, { opcode: init.opcode ?? Opcode.Text, rsv: init.rsv ?? 0 }));
   }
 
   /** The close message: the server closes the connection after what is queued for it. */
-  close(to: Target): Promise<boolean> {
+  async close(to: Target): Promise<boolean> {
     return this.deliverClose(to.sender, [to.connId]);
   }
 
   async deliverClose(sender: string, ids: Iterable<number>): Promise<boolean> {
     const from = this.#senderFor(sender);
-    const unique = [...new Set(ids)];
+    const unique = checkIds(ids);
     const sends: Array<Promise<boolean>> = [];
     const plain: number[] = [];
     for (const id of unique) {
@@ -370,7 +373,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /** `["ctl", {...}]`: keep-alive, upload credits, or cancel. */
-  ctl(to: Target, args: CtlArgs): Promise<boolean> {
+  async ctl(to: Target, args: CtlArgs): Promise<boolean> {
     return this.#ordered(to.connId, ctlReply(this.#senderFor(to.sender), [to.connId], args));
   }
 
@@ -380,7 +383,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Has the server send a file's bytes (send your own status line and headers first). */
-  sendfile(to: Target, path: string): Promise<boolean> {
+  async sendfile(to: Target, path: string): Promise<boolean> {
     return this.#ordered(to.connId, sendfileReply(this.#senderFor(to.sender), [to.connId], path));
   }
 
@@ -506,9 +509,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * `drainMs` for the server), then closes both sockets. Replies attempted
    * afterwards resolve false.
    */
-  async shutdown(drainMs = 2000): Promise<void> {
+  shutdown(drainMs = 2000): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(drainMs);
+    return this.#shutdown;
+  }
+
+  #shutdown: Promise<void> | undefined;
+
+  async #doShutdown(drainMs: number): Promise<void> {
     await this.stopReceiving();
-    if (this.#closed) return;
     if (this.#outbox.length > 0 || this.#pumping) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -524,4 +533,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#windows.clear();
     this.#pub.close();
   }
+}
+
+/** Checks every id before anything is queued, so a bad id sends nothing at all. */
+function checkIds(ids: Iterable<number>): number[] {
+  const unique = [...new Set(ids)];
+  for (const id of unique) {
+    if (!Number.isInteger(id) || id < 0 || id > MAX_CONN_ID) throw new EncodeError(`reply: bad connection id ${String(id)}`);
+  }
+  return unique;
 }

@@ -45,7 +45,7 @@ export function claimedUploadPath(req: HttpRequest, config: UploadConfig): strin
 /** True when `candidate` is strictly inside `dir` (both already resolved). */
 export function isInside(dir: string, candidate: string): boolean {
   const rel = path.relative(dir, candidate);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** Resolves symlinks and checks the file is a regular file under the upload dir. */
