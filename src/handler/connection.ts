@@ -326,17 +326,26 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (bytes.length === 0) throw new TypeError('an empty body is the close message: use close() or deliverClose()');
     const from = this.#senderFor(sender);
-    const unique = checkIds(ids);
-    const plain: number[] = [];
+    return this.#fanOut(
+      checkIds(ids),
+      (id, window) => this.#writeWithCredits(from, id, window, bytes),
+      (group) => ({ type: 'data', sender: from, ids: group, body: bytes }),
+    );
+  }
+
+  /**
+   * Sends to each flow-controlled id on its own, in order behind its earlier
+   * writes, and to the others in groups of at most `maxTargets`.
+   */
+  async #fanOut(ids: number[], controlled: (id: number, window: CreditWindow) => Promise<boolean>, plain: (group: number[]) => Reply): Promise<boolean> {
     const sends: Array<Promise<boolean>> = [];
-    for (const id of unique) {
+    const rest: number[] = [];
+    for (const id of ids) {
       const window = this.#windows.get(id);
-      if (window) sends.push(this.#inOrder(id, () => this.#writeWithCredits(from, id, window, bytes)));
-      else plain.push(id);
+      if (window) sends.push(this.#inOrder(id, () => controlled(id, window)));
+      else rest.push(id);
     }
-    for (const group of groupTargets(plain, this.#maxTargets)) {
-      sends.push(this.#sendReply({ type: 'data', sender: from, ids: group, body: bytes }));
-    }
+    for (const group of groupTargets(rest, this.#maxTargets)) sends.push(this.#sendReply(plain(group)));
     return (await Promise.all(sends)).every(Boolean);
   }
 
@@ -360,14 +369,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   async deliverClose(sender: string, ids: Iterable<number>): Promise<boolean> {
     const from = this.#senderFor(sender);
     const unique = checkIds(ids);
-    const sends: Array<Promise<boolean>> = [];
-    const plain: number[] = [];
-    for (const id of unique) {
-      if (this.#windows.has(id)) sends.push(this.#inOrder(id, () => this.#sendReply({ type: 'close', sender: from, ids: [id] })));
-      else plain.push(id);
-    }
-    for (const group of groupTargets(plain, this.#maxTargets)) sends.push(this.#sendReply({ type: 'close', sender: from, ids: group }));
-    const ok = (await Promise.all(sends)).every(Boolean);
+    const ok = await this.#fanOut(
+      unique,
+      (id) => this.#sendReply({ type: 'close', sender: from, ids: [id] }),
+      (group) => ({ type: 'close', sender: from, ids: group }),
+    );
     for (const id of unique) this.forget(id);
     return ok;
   }
