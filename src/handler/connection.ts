@@ -17,7 +17,7 @@ import { buildHttpResponse, type HeaderInput } from '../protocol/http-response.j
 import { buildFrame, handshakeResponse, Opcode } from '../protocol/websocket.js';
 import { CreditWindow } from './credit-window.js';
 import { openUpload, UploadError, type UploadConfig, type UploadFile } from './uploads.js';
-import { defaultLogger, type Logger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 
 /** What the iterator yields: everything but the `@*` notices, which become events. */
 export type Request = Exclude<Message, DisconnectNotice | CreditsNotice | UnknownNotice>;
@@ -124,7 +124,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.sendSpec = options.sendSpec;
     this.recvSpec = options.recvSpec;
     this.#maxTargets = options.maxTargets ?? MAX_TARGETS;
-    this.#log = options.logger ?? defaultLogger();
+    this.#log = options.logger ?? createLogger();
     this.#resetSubscribed();
     this.#stopWaiting = new Promise((resolve) => (this.#stop = resolve));
     this.#pull = new Pull();

@@ -1,4 +1,4 @@
 export { Connection, type ConnectionOptions, type Request, type Target, type HttpReplyInit, type WebSocketReplyInit } from './connection.js';
 export { CreditWindow } from './credit-window.js';
 export { openUpload, claimedUploadPath, isInside, UploadError, type UploadConfig, type UploadFile } from './uploads.js';
-export { defaultLogger, type Logger } from './logger.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';

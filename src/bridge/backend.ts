@@ -1,0 +1,51 @@
+/**
+ * What every adapter (FastCGI, upstream HTTP, in-process app) implements: take
+ * one Mongrel2 HTTP request with its body as a stream, give back a response
+ * head and a body stream. Framing, credits, disconnects and error pages are
+ * the bridge's job, so adapters stay small.
+ */
+import type { Readable } from 'node:stream';
+import type { HttpRequest } from '../protocol/request.js';
+
+export interface BackendRequest {
+  readonly req: HttpRequest;
+  /** The request body, or null when there is none. */
+  readonly body: Readable | null;
+  /** Body length when known (Content-Length, or the size of a temp-file upload). */
+  readonly bodyLength: number | undefined;
+  /** Aborts when the client disconnects or the bridge gives up on the request. */
+  readonly signal: AbortSignal;
+}
+
+export interface BackendResponse {
+  readonly status: number;
+  readonly reason?: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Body bytes; null for none. */
+  readonly body: Readable | null;
+  /**
+   * Have Mongrel2 send this file after the head (an `X-Sendfile`-style
+   * answer); the path is as the server sees it.
+   */
+  readonly sendfile?: string;
+  /** Deliver each body chunk as soon as it arrives (SSE, long-poll). */
+  readonly noBuffering?: boolean;
+}
+
+export interface Backend {
+  readonly name: string;
+  handle(request: BackendRequest): Promise<BackendResponse>;
+  close(): Promise<void>;
+}
+
+/** A failure the bridge turns into an error response with this status. */
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

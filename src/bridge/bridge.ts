@@ -1,0 +1,182 @@
+/**
+ * The bridge daemon's core: pulls requests from Mongrel2 through a handler
+ * Connection, hands each to a Backend, and writes the answer back. It owns
+ * what every adapter shares: the in-flight limit (503), error pages
+ * (400/502/503/504), request bodies, response framing, and aborting backend
+ * work when the client disconnects.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Connection, Request } from '../handler/connection.js';
+import type { Logger } from '../handler/logger.js';
+import { UploadError } from '../handler/uploads.js';
+import type { HttpRequest } from '../protocol/request.js';
+import { BackendError, type Backend } from './backend.js';
+import { openRequestBody, StreamingUploads, type RequestBody } from './request-body.js';
+import { writeResponse } from './response-writer.js';
+
+export interface BridgeOptions {
+  connection: Connection;
+  /** One backend, or a router choosing one per request (undefined → 404). */
+  backend: Backend | ((req: HttpRequest) => Backend | undefined);
+  /** Requests in flight before new ones get 503 (default 1024). */
+  maxInflight?: number;
+  logger: Logger;
+}
+
+export class Bridge {
+  readonly #conn: Connection;
+  readonly #route: (req: HttpRequest) => Backend | undefined;
+  readonly #backends: Backend[];
+  readonly #maxInflight: number;
+  readonly #log: Logger;
+  readonly #uploads: StreamingUploads;
+  /** In-flight requests by connection id, to abort them on disconnect. */
+  readonly #inflight = new Map<number, Set<AbortController>>();
+  #count = 0;
+  #idle: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(options: BridgeOptions) {
+    this.#conn = options.connection;
+    const backend = options.backend;
+    this.#route = typeof backend === 'function' ? backend : () => backend;
+    this.#backends = typeof backend === 'function' ? [] : [backend];
+    this.#maxInflight = options.maxInflight ?? 1024;
+    this.#log = options.logger;
+    this.#uploads = new StreamingUploads(this.#conn, this.#log);
+    this.#conn.on('disconnect', (notice) => {
+      this.#uploads.abort(notice.connId);
+      for (const ac of this.#inflight.get(notice.connId) ?? []) ac.abort(new Error(`client ${notice.connId} disconnected`));
+    });
+  }
+
+  /** Requests currently being served. */
+  get inflight(): number {
+    return this.#count;
+  }
+
+  /** Serves requests until the connection stops receiving. */
+  run(): Promise<void> {
+    this.#running ??= (async () => {
+      for await (const msg of this.#conn) this.#dispatch(msg);
+    })();
+    return this.#running;
+  }
+
+  /**
+   * Graceful stop: take no new requests, let in-flight ones finish (aborting
+   * what is left after `timeoutMs`), then close the connection and backends.
+   */
+  async drain(timeoutMs = 30_000, backends: readonly Backend[] = this.#backends): Promise<void> {
+    await this.#conn.stopReceiving();
+    await this.#running;
+    if (this.#count > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+      for (const set of this.#inflight.values()) for (const ac of set) ac.abort(new Error('bridge shutting down'));
+    }
+    await this.#conn.shutdown();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+
+  #dispatch(msg: Request): void {
+    switch (msg.kind) {
+      case 'http':
+        break;
+      case 'upload-chunk':
+        this.#uploads.push(msg);
+        return;
+      case 'websocket-handshake':
+        // This backend kind has no websocket support: refuse the upgrade.
+        void this.#errorPage(msg, 501, true);
+        return;
+      default:
+        this.#log.debug({ kind: msg.kind, connId: msg.connId }, 'ignored a message the bridge does not serve');
+        return;
+    }
+    // The temp-file upload is announced twice; serve it once it is complete.
+    if (msg.upload?.mode === 'file' && msg.upload.phase === 'start') return;
+    if (this.#count >= this.#maxInflight) {
+      this.#log.warn({ connId: msg.connId, inflight: this.#count }, 'too many requests in flight: 503');
+      void this.#errorPage(msg, 503);
+      return;
+    }
+    void this.#serve(msg).catch((err: unknown) => this.#log.error({ err, connId: msg.connId }, 'request failed unexpectedly'));
+  }
+
+  async #serve(req: HttpRequest): Promise<void> {
+    const backend = this.#route(req);
+    if (!backend) {
+      await this.#errorPage(req, 404);
+      return;
+    }
+    const ac = new AbortController();
+    this.#track(req.connId, ac);
+    let body: RequestBody | undefined;
+    try {
+      try {
+        body = await openRequestBody(this.#conn, req, this.#uploads);
+      } catch (err) {
+        if (!(err instanceof UploadError)) throw err;
+        this.#log.warn({ connId: req.connId, reason: err.message }, 'refused upload headers');
+        await this.#errorPage(req, 400);
+        return;
+      }
+      if (ac.signal.aborted) return; // the client left while the body was being opened
+      let res;
+      try {
+        res = await backend.handle({ req, body: body.stream, bodyLength: body.length, signal: ac.signal });
+      } catch (err) {
+        if (ac.signal.aborted) return; // the client left; nobody to answer
+        const status = err instanceof BackendError ? err.status : 502;
+        this.#log[status >= 500 ? 'error' : 'warn']({ err, connId: req.connId, backend: backend.name, status }, `backend failed: ${(err as Error).message}`);
+        await this.#errorPage(req, status);
+        return;
+      }
+      // However the backend streams, a client that leaves stops the body.
+      const resBody = res.body;
+      if (resBody) ac.signal.addEventListener('abort', () => resBody.destroy(), { once: true });
+      let outcome;
+      try {
+        outcome = await writeResponse(this.#conn, req, res, {
+          signal: ac.signal,
+          onBodyError: (err) => this.#log.error({ err, connId: req.connId, backend: backend.name }, 'response body failed mid-stream; closing the client connection'),
+        });
+      } catch (err) {
+        res.body?.destroy();
+        this.#log.error({ err, connId: req.connId, backend: backend.name }, 'invalid response head: 502');
+        await this.#errorPage(req, 502);
+        return;
+      }
+      if (outcome === 'client-gone') ac.abort(new Error('client gone'));
+    } finally {
+      body?.stream?.destroy();
+      await body?.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'could not remove the upload file'));
+      this.#untrack(req.connId, ac);
+    }
+  }
+
+  async #errorPage(req: Request, status: number, close = false): Promise<void> {
+    const headers: Record<string, string> = { 'Content-Type': 'text/plain' };
+    if (status === 503) headers['Retry-After'] = '1';
+    if (close) headers.Connection = 'close';
+    const text = `${status} ${STATUS_CODES[status] ?? 'Error'}\n`;
+    await this.#conn.replyHttp(req, text, { status, headers, close: close || undefined });
+  }
+
+  #track(connId: number, ac: AbortController): void {
+    let set = this.#inflight.get(connId);
+    if (!set) this.#inflight.set(connId, (set = new Set()));
+    set.add(ac);
+    this.#count++;
+  }
+
+  #untrack(connId: number, ac: AbortController): void {
+    const set = this.#inflight.get(connId);
+    set?.delete(ac);
+    if (set?.size === 0) this.#inflight.delete(connId);
+    this.#count--;
+    if (this.#count === 0) this.#idle?.();
+  }
+}

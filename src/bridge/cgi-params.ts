@@ -1,0 +1,304 @@
+/**
+ * CGI/1.1 parameters for a FastCGI backend (PHP-FPM), built from a Mongrel2
+ * request the way nginx's `fastcgi_params` + `fastcgi.conf` would build them
+ * (bridge-anchors.md §3.1–3.3). Pure: the caller does every file-system check.
+ */
+import { headerValue, type HttpRequest } from '../protocol/request.js';
+
+/** A client- or caller-side problem; `status` is what the bridge should answer. */
+export class CgiParamsError extends Error {
+  override readonly name = 'CgiParamsError';
+  constructor(
+    message: string,
+    /** 400: the request is unusable; 500: the caller passed something inconsistent. */
+    readonly status: 400 | 500,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// PATH → SCRIPT_NAME + PATH_INFO
+
+export interface ScriptLocation {
+  /** Decoded, normalised script path, e.g. `/dir/x.php`. */
+  scriptName: string;
+  /** Decoded rest of the path after the script (`/a/b`), or `''`. */
+  pathInfo: string;
+}
+
+export type SplitResult =
+  | { ok: true; candidates: ScriptLocation[] }
+  | { ok: false; status: 400 | 404; reason: string };
+
+export interface SplitOptions {
+  /** File appended to a path that ends in `/`, e.g. `index.php`. */
+  index: string;
+  /** Script extension, matched ASCII case-insensitively. Default `.php`. */
+  extension?: string;
+}
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Splits a raw Mongrel2 PATH into the script candidates a FastCGI front end
+ * may run, in the order to try them.
+ *
+ * - The path is percent-decoded once, then `.`/`..`/empty segments are
+ *   resolved (so `%2e%2e` is a `..`, and `%2f` a separator, as in nginx).
+ *   Bad escapes, non-UTF-8, NUL/CR/LF (CVE-2019-11043) and a `..` above `/`
+ *   are 400s.
+ * - A candidate ends at an occurrence of the extension followed by `/` or the
+ *   end of the path, first occurrence first (nginx `^(.+?\.php)(/.*)$`). The
+ *   match is ASCII-only case-insensitive: `.PHP` matches, a Unicode character
+ *   that case-folds to ASCII never does (Caddy GHSA-3g8v-8r37-cgjm).
+ * - A path ending in `/` also gets `index` appended. Those candidates come
+ *   *after* the ones from the path as given, so `/index.php/foo/` still runs
+ *   `/index.php` with PATH_INFO `/foo/` (nginx's regex location would too)
+ *   rather than `/index.php` with PATH_INFO `/foo/index.php`. A script name
+ *   already listed is not listed again: its stat result would be the same.
+ * - No candidate at all → 404, as nginx's `try_files` would answer.
+ *
+ * The caller must take the first candidate that is a regular file inside the
+ * document root. That check is what defeats the `cgi.fix_pathinfo` exploit:
+ * `/uploads/x.jpg/y.php` has the single candidate `/uploads/x.jpg/y.php`,
+ * which does not exist, so `x.jpg` is never run as a script.
+ */
+export function splitScriptPath(rawPath: string, opts: SplitOptions): SplitResult {
+  const ext = opts.extension ?? '.php';
+  if (!/^[\x21-\x7e]+$/.test(ext) || ext.includes('/')) {
+    throw new TypeError(`splitScriptPath: extension must be printable ASCII without "/", got ${JSON.stringify(ext)}`);
+  }
+  if (opts.index === '' || opts.index === '.' || opts.index === '..' || /[/\0\r\n]/.test(opts.index)) {
+    throw new TypeError(`splitScriptPath: index must be a plain file name, got ${JSON.stringify(opts.index)}`);
+  }
+
+  const decoded = decodePath(rawPath);
+  if (!decoded.ok) return decoded;
+  const normal = normalisePath(decoded.path);
+  if (!normal.ok) return normal;
+
+  const candidates = findSplits(normal.path, ext);
+  if (normal.path.endsWith('/')) {
+    for (const c of findSplits(normal.path + opts.index, ext)) {
+      if (!candidates.some((seen) => seen.scriptName === c.scriptName)) candidates.push(c);
+    }
+  }
+  if (candidates.length === 0) return { ok: false, status: 404, reason: `no "${ext}" script in path ${JSON.stringify(normal.path)}` };
+  return { ok: true, candidates };
+}
+
+function decodePath(raw: string): { ok: true; path: string } | { ok: false; status: 400; reason: string } {
+  if (!raw.startsWith('/')) return { ok: false, status: 400, reason: `path does not start with "/": ${JSON.stringify(raw)}` };
+  // U+FFFD in the raw text means the message parser already replaced bytes that were not UTF-8.
+  if (raw.includes('\ufffd')) return { ok: false, status: 400, reason: 'path holds bytes that are not UTF-8' };
+  const bytes = Buffer.from(raw, 'utf8');
+  const out = Buffer.alloc(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x25 /* % */) {
+      const hex = bytes.toString('latin1', i + 1, i + 3);
+      if (!HEX.test(hex)) return { ok: false, status: 400, reason: `invalid percent-escape at character ${i} of the path` };
+      out[n++] = parseInt(hex, 16);
+      i += 2;
+    } else {
+      out[n++] = b;
+    }
+  }
+  let path: string;
+  try {
+    path = utf8.decode(out.subarray(0, n));
+  } catch {
+    return { ok: false, status: 400, reason: 'decoded path is not valid UTF-8' };
+  }
+  if (/[\0\r\n]/.test(path)) return { ok: false, status: 400, reason: 'decoded path contains NUL, CR or LF' };
+  return { ok: true, path };
+}
+
+function normalisePath(path: string): { ok: true; path: string } | { ok: false; status: 400; reason: string } {
+  const segments = path.split('/');
+  const stack: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i]!;
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (stack.length === 0) return { ok: false, status: 400, reason: 'path climbs above "/" with ".."' };
+      stack.pop();
+      continue;
+    }
+    stack.push(seg);
+  }
+  // `/a/`, `/a/.` and `/a/b/..` all name a directory: keep the trailing slash so the index applies.
+  const last = segments[segments.length - 1];
+  const dir = last === '' || last === '.' || last === '..';
+  if (stack.length === 0) return { ok: true, path: '/' };
+  return { ok: true, path: '/' + stack.join('/') + (dir ? '/' : '') };
+}
+
+function findSplits(path: string, ext: string): ScriptLocation[] {
+  const out: ScriptLocation[] = [];
+  const want = ext.toLowerCase(); // ext is ASCII, so this is ASCII-only folding
+  for (let i = 1; i + want.length <= path.length; i++) {
+    const end = i + want.length;
+    if (end < path.length && path[end] !== '/') continue;
+    if (asciiFoldEquals(path, i, want)) out.push({ scriptName: path.slice(0, end), pathInfo: path.slice(end) });
+  }
+  return out;
+}
+
+function asciiFoldEquals(text: string, at: number, lowerAscii: string): boolean {
+  for (let k = 0; k < lowerAscii.length; k++) {
+    let c = text.charCodeAt(at + k);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== lowerAscii.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// CGI params
+
+export interface CgiLocation extends ScriptLocation {
+  /** Absolute path of the script file on disk (after the caller's stat). */
+  scriptFilename: string;
+  documentRoot: string;
+}
+
+export interface CgiParamsOptions {
+  /** SERVER_NAME; recommended, since the Host header is client-controlled. */
+  serverName?: string;
+  serverPort?: number;
+  serverAddr?: string;
+  /**
+   * Bytes the caller will send on STDIN. Required for uploads (temp file or
+   * streamed, including every chunked request, which Mongrel2 always spools):
+   * there the message body is empty or only the first piece.
+   */
+  contentLength?: number;
+  /** SERVER_SOFTWARE; default `m2bridge`. */
+  software?: string;
+}
+
+/** Client headers that never become HTTP_* params, each with its reason. */
+const SKIPPED_HEADERS = new Set([
+  'proxy', // httpoxy: HTTP_PROXY would be read as the app's outbound proxy
+  'content-type', // sent as CONTENT_TYPE
+  'content-length', // sent as CONTENT_LENGTH (the real STDIN length)
+  'transfer-encoding', // STDIN is de-chunked and described by CONTENT_LENGTH; "chunked" would contradict it
+]);
+
+/**
+ * Builds the FastCGI params for `req`, fixed params first (nginx's order),
+ * then one HTTP_* per client header.
+ *
+ * CONTENT_LENGTH is always the number of bytes the caller sends on STDIN:
+ * `opts.contentLength` if given; for an upload without it, a CgiParamsError
+ * (the body in the message is not the whole body); else the body length when
+ * there is a body or the client sent a Content-Length; else `''` (a GET).
+ *
+ * Throws CgiParamsError (400) when a value holds NUL, CR or LF: PHP copies
+ * params as C strings, and a newline in a path is CVE-2019-11043.
+ */
+export function buildCgiParams(req: HttpRequest, loc: CgiLocation, opts: CgiParamsOptions = {}): Array<[string, string]> {
+  if (!loc.scriptName.startsWith('/')) throw new CgiParamsError(`scriptName must start with "/": ${JSON.stringify(loc.scriptName)}`, 500);
+  if (loc.pathInfo !== '' && !loc.pathInfo.startsWith('/')) throw new CgiParamsError(`pathInfo must be empty or start with "/": ${JSON.stringify(loc.pathInfo)}`, 500);
+  const h = req.headers;
+  const server = (name: string): string | undefined => headerValue(h, name);
+
+  const https = server('URL_SCHEME')?.toLowerCase() === 'https';
+  const scheme = https ? 'https' : 'http';
+  const query = server('QUERY') ?? '';
+  const uri = server('URI') ?? req.path + (query === '' ? '' : `?${query}`);
+  const host = singleHost(h.host);
+
+  let serverPort: number;
+  if (opts.serverPort !== undefined) {
+    if (!Number.isInteger(opts.serverPort) || opts.serverPort < 1 || opts.serverPort > 65535) {
+      throw new CgiParamsError(`serverPort must be an integer in 1..65535, got ${opts.serverPort}`, 500);
+    }
+    serverPort = opts.serverPort;
+  } else {
+    serverPort = host?.port ?? (https ? 443 : 80);
+  }
+
+  const params: Array<[string, string]> = [
+    ['SCRIPT_FILENAME', loc.scriptFilename],
+    ['QUERY_STRING', query],
+    ['REQUEST_METHOD', req.method],
+    ['CONTENT_TYPE', headerValue(h, 'content-type') ?? ''],
+    ['CONTENT_LENGTH', contentLength(req, opts.contentLength)],
+    ['SCRIPT_NAME', loc.scriptName],
+    ['REQUEST_URI', uri],
+    ['DOCUMENT_URI', loc.scriptName + loc.pathInfo],
+    ['DOCUMENT_ROOT', loc.documentRoot],
+    ['SERVER_PROTOCOL', server('VERSION') ?? 'HTTP/1.1'],
+    ['REQUEST_SCHEME', scheme],
+  ];
+  if (https) params.push(['HTTPS', 'on']);
+  params.push(
+    ['GATEWAY_INTERFACE', 'CGI/1.1'],
+    ['SERVER_SOFTWARE', opts.software ?? 'm2bridge'],
+    ['REMOTE_ADDR', remoteAddr(req)],
+    ['REMOTE_PORT', ''], // Mongrel2 does not pass the peer port
+    ['SERVER_ADDR', opts.serverAddr ?? ''],
+    ['SERVER_PORT', String(serverPort)],
+    ['SERVER_NAME', opts.serverName ?? host?.name ?? ''],
+    ['REDIRECT_STATUS', '200'], // PHP built with force-cgi-redirect refuses to run without it
+    ['PATH_INFO', loc.pathInfo],
+  );
+  // RFC 3875 §4.1.6: PATH_TRANSLATED only exists when PATH_INFO does.
+  if (loc.pathInfo !== '') params.push(['PATH_TRANSLATED', loc.documentRoot.replace(/\/+$/, '') + loc.pathInfo]);
+
+  for (const [name, value] of Object.entries(h)) {
+    // Only lower-case [a-z0-9-] names: upper-case keys are Mongrel2's own
+    // (METHOD, PATH, ...), and "_" would let X_Forwarded_For impersonate
+    // X-Forwarded-For (nginx: underscores_in_headers off, ignore_invalid_headers on).
+    if (!/^[a-z0-9-]+$/.test(name)) continue;
+    if (SKIPPED_HEADERS.has(name) || name.startsWith('x-mongrel2-')) continue;
+    // Mongrel2 keeps trailing whitespace that nginx's parser would have dropped.
+    const values = (typeof value === 'string' ? [value] : value).map((v) => v.replace(/^[ \t]+|[ \t]+$/g, ''));
+    const joined = values.join(name === 'cookie' ? '; ' : ', ');
+    params.push([`HTTP_${name.toUpperCase().replace(/-/g, '_')}`, joined]);
+  }
+
+  for (const [name, value] of params) {
+    if (/[\0\r\n]/.test(value)) throw new CgiParamsError(`${name} contains NUL, CR or LF`, 400);
+  }
+  return params;
+}
+
+function contentLength(req: HttpRequest, given: number | undefined): string {
+  if (given !== undefined) {
+    if (!Number.isSafeInteger(given) || given < 0) throw new CgiParamsError(`contentLength must be a non-negative integer, got ${given}`, 500);
+    return String(given);
+  }
+  if (req.upload !== undefined) {
+    throw new CgiParamsError(`an ${req.upload.mode} upload needs opts.contentLength: the message body is not the whole request body`, 500);
+  }
+  if (req.body.length > 0 || req.headers['content-length'] !== undefined) return String(req.body.length);
+  return '';
+}
+
+/** The trusted REMOTE_ADDR, else the last x-forwarded-for hop (the one Mongrel2 wrote). */
+function remoteAddr(req: HttpRequest): string {
+  const trusted = headerValue(req.headers, 'REMOTE_ADDR');
+  if (trusted !== undefined) return trusted;
+  const xff = req.headers['x-forwarded-for'];
+  if (xff === undefined) return '';
+  const last = typeof xff === 'string' ? xff : xff[xff.length - 1] ?? '';
+  return (last.split(',').pop() ?? '').trim();
+}
+
+/** Host name (lower-cased, like nginx's $host) and port; undefined when absent, repeated or malformed. */
+function singleHost(value: string | string[] | undefined): { name: string; port?: number } | undefined {
+  // Several Host headers are a smuggling attempt or a broken client: trust none.
+  if (typeof value !== 'string') return undefined;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]+)(?::([0-9]{1,5}))?$/.exec(value.trim());
+  if (m === null) return undefined;
+  const name = m[1]!.toLowerCase();
+  if (m[2] === undefined) return { name };
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? { name, port } : { name };
+}

@@ -1,0 +1,92 @@
+/**
+ * The three ways a request body reaches the bridge: inline in the request
+ * message, as a temp-file upload (opened only through the handler's checked
+ * openUpload), or as a streaming upload (`upload.stream=1`) whose chunks
+ * arrive as separate messages, paced by the ctl credits we grant.
+ */
+import { PassThrough, Readable } from 'node:stream';
+import type { Connection } from '../handler/connection.js';
+import type { Logger } from '../handler/logger.js';
+import { headerValue, type HttpRequest, type UploadChunk } from '../protocol/request.js';
+
+export interface RequestBody {
+  readonly stream: Readable | null;
+  readonly length: number | undefined;
+  /** Deletes a temp-file upload; Mongrel2 leaves that to the handler. */
+  cleanup(): Promise<void>;
+}
+
+const noCleanup = async (): Promise<void> => undefined;
+
+function declaredLength(req: HttpRequest): number | undefined {
+  const text = headerValue(req.headers, 'content-length');
+  return text !== undefined && /^[0-9]{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
+/** Throws UploadError (answer 400) for upload headers that do not check out. */
+export async function openRequestBody(conn: Connection, req: HttpRequest, uploads: StreamingUploads): Promise<RequestBody> {
+  const upload = req.upload;
+  if (upload?.mode === 'file') {
+    const file = await conn.openUpload(req);
+    return { stream: file.open(), length: file.size, cleanup: () => file.remove() };
+  }
+  if (upload?.mode === 'stream') return { stream: uploads.open(req), length: declaredLength(req), cleanup: noCleanup };
+  if (req.body.length === 0) return { stream: null, length: 0, cleanup: noCleanup };
+  return { stream: Readable.from([req.body]), length: req.body.length, cleanup: noCleanup };
+}
+
+/** Per-connection streaming uploads: chunks in, credits out as the consumer keeps up. */
+export class StreamingUploads {
+  readonly #streams = new Map<number, { stream: PassThrough; req: HttpRequest }>();
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly log: Logger,
+    /** Bytes granted at a time; also the stream's buffer size. */
+    private readonly grant = 64 * 1024,
+  ) {}
+
+  open(req: HttpRequest): Readable {
+    this.abort(req.connId);
+    const stream = new PassThrough({ highWaterMark: this.grant });
+    this.#streams.set(req.connId, { stream, req });
+    stream.once('close', () => {
+      if (this.#streams.get(req.connId)?.stream === stream) this.#streams.delete(req.connId);
+    });
+    const done = req.upload?.mode === 'stream' && req.upload.done;
+    this.#accept(req.connId, stream, req.body, done);
+    return stream;
+  }
+
+  /** Routes a later chunk to its upload. */
+  push(chunk: UploadChunk): void {
+    const entry = this.#streams.get(chunk.connId);
+    if (!entry) {
+      this.log.warn({ connId: chunk.connId, offset: chunk.offset }, 'upload chunk for no open upload; cancelling that connection');
+      void this.conn.ctl(chunk, { cancel: true });
+      return;
+    }
+    this.#accept(chunk.connId, entry.stream, chunk.body, chunk.done);
+  }
+
+  abort(connId: number): void {
+    this.#streams.get(connId)?.stream.destroy(new Error(`connection ${connId} went away during the upload`));
+    this.#streams.delete(connId);
+  }
+
+  #accept(connId: number, stream: PassThrough, data: Buffer, done: boolean): void {
+    const entry = this.#streams.get(connId);
+    if (!entry) return;
+    const roomLeft = data.length === 0 ? true : stream.write(data);
+    if (done) {
+      stream.end();
+      this.#streams.delete(connId);
+      return;
+    }
+    // Mongrel2 sends nothing more until we grant credits; grant once the
+    // consumer has room, so a slow backend slows the client down.
+    const grantMore = (): void => void this.conn.grantUploadCredits(entry.req, this.grant);
+    if (roomLeft) grantMore();
+    else stream.once('drain', grantMore);
+  }
+}
