@@ -181,11 +181,12 @@ export interface CgiParamsOptions {
   software?: string;
 }
 
-/** Client headers that never become HTTP_* params, each with its reason. */
+/**
+ * Client headers that never become HTTP_* params, each with its reason.
+ * Content-Type and Content-Length also go out as HTTP_*, as nginx sends them.
+ */
 const SKIPPED_HEADERS = new Set([
   'proxy', // httpoxy: HTTP_PROXY would be read as the app's outbound proxy
-  'content-type', // sent as CONTENT_TYPE
-  'content-length', // sent as CONTENT_LENGTH (the real STDIN length)
   'transfer-encoding', // STDIN is de-chunked and described by CONTENT_LENGTH; "chunked" would contradict it
 ]);
 
@@ -231,7 +232,8 @@ export function buildCgiParams(req: HttpRequest, loc: CgiLocation, opts: CgiPara
     ['CONTENT_LENGTH', contentLength(req, opts.contentLength)],
     ['SCRIPT_NAME', loc.scriptName],
     ['REQUEST_URI', uri],
-    ['DOCUMENT_URI', loc.scriptName + loc.pathInfo],
+    // nginx's $document_uri after the textbook `try_files $fastcgi_script_name`, which the script check here mirrors.
+    ['DOCUMENT_URI', loc.scriptName],
     ['DOCUMENT_ROOT', loc.documentRoot],
     ['SERVER_PROTOCOL', server('VERSION') ?? 'HTTP/1.1'],
     ['REQUEST_SCHEME', scheme],
@@ -242,6 +244,7 @@ export function buildCgiParams(req: HttpRequest, loc: CgiLocation, opts: CgiPara
     ['SERVER_SOFTWARE', opts.software ?? 'm2bridge'],
     ['REMOTE_ADDR', remoteAddr(req)],
     ['REMOTE_PORT', ''], // Mongrel2 does not pass the peer port
+    ['REMOTE_USER', basicAuthUser(req)],
     ['SERVER_ADDR', opts.serverAddr ?? ''],
     ['SERVER_PORT', String(serverPort)],
     ['SERVER_NAME', opts.serverName ?? host?.name ?? ''],
@@ -301,4 +304,15 @@ function singleHost(value: string | string[] | undefined): { name: string; port?
   if (m[2] === undefined) return { name };
   const port = Number(m[2]);
   return port >= 1 && port <= 65535 ? { name, port } : { name };
+}
+
+/** nginx's $remote_user: the user name of a Basic Authorization header (not verified). */
+function basicAuthUser(req: HttpRequest): string {
+  const auth = headerValue(req.headers, 'authorization');
+  const m = auth === undefined ? null : /^basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(auth);
+  if (!m) return '';
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const user = colon < 0 ? '' : decoded.slice(0, colon);
+  return /[\0\r\n]/.test(user) ? '' : user;
 }

@@ -14,8 +14,12 @@ import { LAST_CHUNK, encodeChunk, planResponse } from './http-framing.js';
 export type WriteOutcome = 'complete' | 'client-gone' | 'backend-failed';
 
 export interface WriteOptions {
-  /** Largest reply message built from coalesced body chunks (default 256 KiB). */
+  /** Largest reply message built from coalesced body chunks (default 1 MiB). */
   maxMessage?: number;
+  /** Body bytes gathered before a message goes out, unless the backend pauses (default 64 KiB). */
+  minMessage?: number;
+  /** How long to wait for more body bytes before sending a smaller message (default 2 ms). */
+  lingerMs?: number;
   /** Called once with the error when the body fails after the head went out. */
   onBodyError?: (err: Error) => void;
   /** Aborted when the client has gone: then a failing body is no error and nothing more is sent. */
@@ -49,50 +53,70 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
     return finish(plan.framing === 'length' && (plan.contentLength ?? 0) > 0 ? 'backend-failed' : 'complete');
   }
 
-  const body = res.body;
-  const maxMessage = res.noBuffering ? 1 : options.maxMessage ?? 256 * 1024;
-  let pending: Buffer[] = [plan.head];
+  const src = res.body;
+  const maxMessage = options.maxMessage ?? 1024 * 1024;
+  // Without download credits Mongrel2 kills a connection that has more than
+  // 16 undelivered messages, so small chunks are gathered for a moment.
+  const minMessage = res.noBuffering ? 0 : Math.min(options.minMessage ?? 64 * 1024, maxMessage);
+  const lingerMs = options.lingerMs ?? 2;
+  let head: Buffer | null = plan.head;
+  let parts: Buffer[] = [];
+  let bytes = 0;
   let remaining = plan.framing === 'length' ? plan.contentLength ?? 0 : Infinity;
+  let ended = false;
   try {
     for (;;) {
-      const parts = takeAvailable(body, maxMessage);
-      for (let data of parts) {
+      for (let data of takeAvailable(src, maxMessage - bytes)) {
         if (data.length > remaining) data = data.subarray(0, remaining); // the backend sent more than it declared
         remaining -= data.length;
-        if (data.length > 0) pending.push(plan.framing === 'chunked' ? encodeChunk(data) : data);
+        if (data.length > 0) {
+          parts.push(data);
+          bytes += data.length;
+        }
       }
       if (plan.framing === 'length' && remaining === 0) {
-        body.destroy();
-        return finish((await flush()) ? 'complete' : 'client-gone');
+        src.destroy();
+        ended = true;
+        break;
       }
-      if (parts.length === 0) {
-        // Nothing buffered: let what we have go out before waiting (the head of an SSE stream).
-        if (pending.length > 0 && !(await flush())) return abandon();
-        const state = await waitForData(body);
-        if (state === 'end') break;
-      } else if (!(await flush())) {
-        return abandon();
+      if (bytes > 0 && bytes >= minMessage) {
+        if (!(await flush())) return abandon();
+        continue;
       }
+      const state = await waitForData(src, bytes > 0 || head ? lingerMs : undefined);
+      if (state === 'end') {
+        ended = true;
+        break;
+      }
+      if (state === 'timeout' && !(await flush())) return abandon();
     }
   } catch (err) {
     if (options.signal?.aborted) return 'client-gone';
     options.onBodyError?.(err as Error);
-    if (pending.length > 0 && !(await flush())) return 'client-gone';
+    if (!(await flush())) return 'client-gone';
     return finish('backend-failed');
   }
-  if (plan.framing === 'chunked') pending.push(LAST_CHUNK);
-  if (!(await flush())) return 'client-gone';
+  if (!(await flush(ended && plan.framing === 'chunked'))) return 'client-gone';
   return finish(plan.framing === 'length' && remaining > 0 ? 'backend-failed' : 'complete');
 
-  async function flush(): Promise<boolean> {
-    if (pending.length === 0) return true;
-    const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-    pending = [];
-    return conn.reply(req, bytes);
+  /** Sends the head (if not yet sent) and the gathered body as one message. */
+  async function flush(last = false): Promise<boolean> {
+    const out: Buffer[] = [];
+    if (head) out.push(head);
+    if (bytes > 0) {
+      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+      out.push(plan.framing === 'chunked' ? encodeChunk(data) : data);
+    }
+    if (last) out.push(LAST_CHUNK);
+    head = null;
+    parts = [];
+    bytes = 0;
+    if (out.length === 0) return true;
+    return conn.reply(req, out.length === 1 ? out[0]! : Buffer.concat(out));
   }
 
   function abandon(): WriteOutcome {
-    body.destroy();
+    src.destroy();
     return 'client-gone';
   }
 }
@@ -111,13 +135,21 @@ function takeAvailable(src: Readable, max: number): Buffer[] {
   return parts;
 }
 
-/** Resolves when the stream has data or has ended; rejects if it fails or closes early. */
-function waitForData(src: Readable): Promise<'data' | 'end'> {
+/**
+ * Resolves when the stream has data or has ended, or after `timeoutMs` if
+ * given; rejects if it fails or closes early.
+ */
+function waitForData(src: Readable, timeoutMs?: number): Promise<'data' | 'end' | 'timeout'> {
   if (src.readableEnded) return Promise.resolve('end');
   if (src.errored) return Promise.reject(src.errored);
   if (src.destroyed) return Promise.reject(new Error('response body closed before its end'));
   return new Promise((resolve, reject) => {
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      cleanup();
+      resolve('timeout');
+    }, timeoutMs);
     const cleanup = (): void => {
+      clearTimeout(timer);
       src.off('readable', onReadable);
       src.off('end', onEnd);
       src.off('error', onError);

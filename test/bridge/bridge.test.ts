@@ -242,6 +242,37 @@ describe('Bridge', () => {
     assert.equal(backend.seen.length, 0);
   });
 
+  test('a streaming upload is paced by ctl credits and reaches the backend whole', async () => {
+    let got = '';
+    backend.respond = async (r) => {
+      for await (const c of r.body ?? []) got += (c as Buffer).toString();
+      return { status: 200, headers: [['Content-Length', '2']], body: Readable.from([Buffer.from('ok')]) };
+    };
+    const chunk = (offset: number, body: string, done: boolean): Buffer =>
+      encodeRequest({ sender: SENDER, connId: 33, path: '/app', headers: [['UPLOAD_STREAM', String(offset)], ...(done ? ([['UPLOAD_STREAM_DONE', '1']] as Array<[string, HeaderValue]>) : [])], body });
+    await srv.send(request(33, { method: 'POST', headers: [['content-length', '9'], ['UPLOAD_STREAM', '0']], body: 'abc' }));
+    // Mongrel2 sends nothing more until it is granted credits.
+    let r = parseReply(await srv.nextReply());
+    assert.equal(r.type, 'extended');
+    assert.equal(r.type === 'extended' && r.name, 'ctl');
+    assert.ok(r.type === 'extended' && typeof (r.args as Record<string, unknown>).credits === 'number');
+    await srv.send(chunk(3, 'def', false));
+    r = parseReply(await srv.nextReply());
+    assert.equal(r.type === 'extended' && r.name, 'ctl');
+    await srv.send(chunk(6, 'ghi', true));
+    r = parseReply(await srv.nextReply());
+    assert.match(r.type === 'data' ? r.body.toString() : '', /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(got, 'abcdefghi');
+    assert.equal(backend.seen[0]?.bodyLength, 9);
+  });
+
+  test('a streaming-upload chunk for no open upload cancels that connection', async () => {
+    await srv.send(encodeRequest({ sender: SENDER, connId: 34, path: '/app', headers: [['UPLOAD_STREAM', '100']], body: 'zzz' }));
+    const r = parseReply(await srv.nextReply());
+    assert.equal(r.type === 'extended' && r.name, 'ctl');
+    assert.deepEqual(r.type === 'extended' && { ...(r.args as Record<string, unknown>) }, { cancel: true });
+  });
+
   test('a websocket upgrade is refused with 501 and closed', async () => {
     await srv.send(encodeRequest({ sender: SENDER, connId: 40, path: '/ws', headers: [['PATH', '/ws'], ['METHOD', 'WEBSOCKET_HANDSHAKE']], body: 'acceptkey=' }));
     const { text, closed } = await collect(srv, (_t, c) => c);

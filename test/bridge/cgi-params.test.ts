@@ -297,6 +297,7 @@ describe('buildCgiParams: nginx parity for whole requests', () => {
       ['SERVER_SOFTWARE', 'm2bridge'],
       ['REMOTE_ADDR', '127.0.0.1'],
       ['REMOTE_PORT', ''],
+      ['REMOTE_USER', ''],
       ['SERVER_ADDR', ''],
       ['SERVER_PORT', '6767'],
       ['SERVER_NAME', 'localhost'],
@@ -309,14 +310,14 @@ describe('buildCgiParams: nginx parity for whole requests', () => {
     ]);
   });
 
-  test('POST with a body (captured post-form fixture): CONTENT_TYPE and CONTENT_LENGTH, not as HTTP_*', () => {
+  test('POST with a body (captured post-form fixture): CONTENT_TYPE and CONTENT_LENGTH, and as HTTP_* like nginx', () => {
     const p = asMap(buildCgiParams(fixture('post-form'), loc('/handlertest/form.php')));
     assert.equal(p.get('REQUEST_METHOD'), 'POST');
     assert.equal(p.get('CONTENT_TYPE'), 'application/x-www-form-urlencoded');
     assert.equal(p.get('CONTENT_LENGTH'), '34');
     assert.equal(p.get('QUERY_STRING'), '');
-    assert.equal(p.get('HTTP_CONTENT_TYPE'), undefined);
-    assert.equal(p.get('HTTP_CONTENT_LENGTH'), undefined);
+    assert.equal(p.get('HTTP_CONTENT_TYPE'), 'application/x-www-form-urlencoded');
+    assert.equal(p.get('HTTP_CONTENT_LENGTH'), '34');
   });
 
   test('duplicate headers (captured dup-headers fixture): ", " joins, cookie "; " joins', () => {
@@ -383,14 +384,14 @@ describe('buildCgiParams: each param', () => {
     assert.equal(p.get('DOCUMENT_ROOT'), '/srv/www/');
   });
 
-  test('REQUEST_URI is raw; DOCUMENT_URI is the decoded script name + path info', () => {
+  test('REQUEST_URI is raw; DOCUMENT_URI is the decoded script name (as after nginx try_files)', () => {
     const raw = '/my%20app/index.php/x%2Fy';
     const split = splitScriptPath(raw, { index: 'index.php' });
     assert.ok(split.ok);
     const c = split.candidates[0]!;
     const p = asMap(buildCgiParams(request({ path: raw, query: 'a=%20b' }), { ...c, scriptFilename: ROOT + c.scriptName, documentRoot: ROOT }));
     assert.equal(p.get('REQUEST_URI'), '/my%20app/index.php/x%2Fy?a=%20b');
-    assert.equal(p.get('DOCUMENT_URI'), '/my app/index.php/x/y');
+    assert.equal(p.get('DOCUMENT_URI'), '/my app/index.php');
     assert.equal(p.get('SCRIPT_NAME'), '/my app/index.php');
     assert.equal(p.get('PATH_INFO'), '/x/y');
     assert.equal(p.get('QUERY_STRING'), 'a=%20b');
@@ -573,7 +574,7 @@ describe('buildCgiParams: HTTP_* headers', () => {
     ) as HttpRequest;
     assert.equal(msg.upload?.mode, 'stream');
     const params = buildCgiParams(msg, loc(), { contentLength: 99 });
-    assert.deepStrictEqual(httpNames(params), ['HTTP_HOST']);
+    assert.deepStrictEqual(httpNames(params), ['HTTP_HOST', 'HTTP_CONTENT_LENGTH']);
     assert.equal(asMap(params).get('CONTENT_LENGTH'), '99');
   });
 
@@ -609,4 +610,15 @@ describe('buildCgiParams: HTTP_* headers', () => {
       { numRuns: 300, seed: 7 },
     );
   });
+});
+
+test('REMOTE_USER is the user of a Basic Authorization header, as nginx sets it', () => {
+  const req = parseMessage(
+    encodeRequest({ sender: 's', connId: 1, path: '/a.php', headers: [['PATH', '/a.php'], ['authorization', 'Basic ' + Buffer.from('zed:secret').toString('base64')], ['METHOD', 'GET'], ['VERSION', 'HTTP/1.1'], ['URI', '/a.php']] }),
+  );
+  assert.equal(req.kind, 'http');
+  if (req.kind !== 'http') return;
+  const params = new Map(buildCgiParams(req, { scriptName: '/a.php', pathInfo: '', scriptFilename: '/srv/a.php', documentRoot: '/srv' }));
+  assert.equal(params.get('REMOTE_USER'), 'zed');
+  assert.equal(params.get('HTTP_AUTHORIZATION'), 'Basic ' + Buffer.from('zed:secret').toString('base64'));
 });

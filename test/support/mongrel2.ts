@@ -76,6 +76,8 @@ export interface StartMongrel2Options {
   startupTimeoutMs?: number;
   /** A fixed HTTP port (npm start uses 6767); default: a free one. */
   httpPort?: number;
+  /** Also route '/' to the JSON handler (a bridge serving a whole site). */
+  rootRoute?: boolean;
 }
 
 export interface Mongrel2HandlerInfo {
@@ -516,6 +518,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
       TNET_RECV_PORT: ports.tnetRecv,
       TNET_SEND_IDENT: tnetHandler.sendIdent,
       FLOW_CONTROL: flowControl ? 1 : 0,
+      ROOT_ROUTE: opts.rootRoute ? "'/': handler_json," : '',
     });
     const confPath = path.join(home, 'mongrel2.conf');
     await fsp.writeFile(confPath, conf);

@@ -1,0 +1,170 @@
+/**
+ * The FastCGI backend: a Mongrel2 request becomes CGI params plus STDIN for
+ * PHP-FPM, and FPM's CGI output becomes an HTTP response. Where does a
+ * disconnect abort the FastCGI request? Here: the bridge's AbortSignal goes
+ * to FastCgiClient.request, which destroys the FPM socket (FPM stops a script
+ * only when its socket closes).
+ */
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Logger } from '../src/handler/logger.js';
+import { isInside } from '../src/handler/uploads.js';
+import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
+import { buildCgiParams, CgiParamsError, splitScriptPath } from '../src/bridge/cgi-params.js';
+import { CgiHeadParser, type CgiHead } from '../src/bridge/cgi-response.js';
+import { FastCgiError, type FastCgiClient } from '../src/fastcgi/client.js';
+
+export interface FastCgiBackendOptions {
+  client: FastCgiClient;
+  /** Document root: SCRIPT_FILENAME = root + script name. */
+  root: string;
+  index?: string;
+  /** Turn X-Accel-Redirect / X-Sendfile into Mongrel2 sendfile replies (files must lie under `root`). */
+  sendfile?: boolean;
+  /** Mongrel2's chroot on this machine: sendfile paths are given as the server sees them. */
+  chroot?: string;
+  serverName?: string;
+  serverPort?: number;
+  logger: Logger;
+}
+
+/** FastCGI failures as HTTP statuses, as nginx maps them. */
+function statusFor(err: FastCgiError): number {
+  switch (err.code) {
+    case 'TIMEOUT':
+      return 504;
+    case 'OVERLOADED':
+    case 'QUEUE_FULL':
+      return 503;
+    case 'PARAMS_TOO_LARGE':
+      return 431;
+    default:
+      return 502;
+  }
+}
+
+export class FastCgiBackend implements Backend {
+  readonly name = 'fastcgi';
+  readonly #client: FastCgiClient;
+  readonly #root: string;
+  readonly #index: string;
+  readonly #options: FastCgiBackendOptions;
+  readonly #log: Logger;
+  #realRoot: Promise<string> | undefined;
+
+  constructor(options: FastCgiBackendOptions) {
+    this.#client = options.client;
+    this.#root = path.resolve(options.root);
+    this.#index = options.index ?? 'index.php';
+    this.#options = options;
+    this.#log = options.logger;
+  }
+
+  async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
+    const split = splitScriptPath(req.path, { index: this.#index });
+    if (!split.ok) throw new BackendError(split.status, split.reason);
+    const script = await this.#locate(split.candidates);
+    if (!script) throw new BackendError(404, `no script for ${req.path}`);
+    // FPM waits forever for a body whose length it was not told.
+    if (body !== null && bodyLength === undefined) throw new BackendError(411, 'request body of unknown length');
+    let params: Array<[string, string]>;
+    try {
+      // nginx sends CONTENT_LENGTH '' when there is no body; so do we.
+      params = buildCgiParams(req, { ...script, documentRoot: this.#root }, { contentLength: body === null ? undefined : bodyLength, serverName: this.#options.serverName, serverPort: this.#options.serverPort });
+    } catch (err) {
+      if (err instanceof CgiParamsError) throw new BackendError(err.status, err.message, { cause: err });
+      throw err;
+    }
+
+    let response;
+    try {
+      response = await this.#client.request({ params, stdin: body ?? undefined, signal });
+    } catch (err) {
+      if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
+      throw err;
+    }
+    response.stderr.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.#log.warn({ script: script.scriptFilename }, `FPM stderr: ${line}`);
+    });
+    response.done.catch(() => undefined);
+
+    let head: CgiHead;
+    try {
+      head = await readHead(response.stdout);
+    } catch (err) {
+      response.stdout.destroy();
+      if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
+      throw new BackendError(502, `invalid CGI response from FPM: ${(err as Error).message}`, { cause: err });
+    }
+    const target = head.accelRedirect ?? head.sendfile;
+    if (target !== undefined && this.#options.sendfile) {
+      response.stdout.destroy();
+      return this.#sendfileResponse(head, target);
+    }
+    const stdout = response.stdout;
+    async function* rest(): AsyncGenerator<Buffer> {
+      try {
+        if (head.rest.length > 0) yield head.rest;
+        for await (const chunk of stdout) yield chunk as Buffer;
+      } finally {
+        stdout.destroy();
+      }
+    }
+    return { status: head.status, reason: head.reason, headers: head.headers, body: Readable.from(rest(), { objectMode: false }), noBuffering: head.noBuffering };
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  /** The first candidate that is a regular file inside the root, symlinks resolved. */
+  async #locate(candidates: ReadonlyArray<{ scriptName: string; pathInfo: string }>): Promise<{ scriptName: string; pathInfo: string; scriptFilename: string } | undefined> {
+    const realRoot = await (this.#realRoot ??= realpath(this.#root));
+    for (const c of candidates) {
+      const scriptFilename = path.join(this.#root, c.scriptName);
+      try {
+        const real = await realpath(scriptFilename);
+        if (!isInside(realRoot, real)) continue;
+        if ((await stat(real)).isFile()) return { ...c, scriptFilename };
+      } catch {
+        // missing: try the next split
+      }
+    }
+    return undefined;
+  }
+
+  async #sendfileResponse(head: CgiHead, target: string): Promise<BackendResponse> {
+    const realRoot = await (this.#realRoot ??= realpath(this.#root));
+    let file: string;
+    let size: number;
+    try {
+      file = await realpath(path.join(this.#root, path.posix.normalize('/' + target)));
+      const st = await stat(file);
+      if (!isInside(realRoot, file) || !st.isFile()) throw new Error('outside the root or not a file');
+      size = st.size;
+    } catch (err) {
+      this.#log.warn({ target, err: (err as Error).message }, 'X-Accel-Redirect/X-Sendfile target refused');
+      throw new BackendError(404, `sendfile target ${target} refused`);
+    }
+    const chroot = path.resolve(this.#options.chroot ?? '/');
+    if (chroot !== '/' && !isInside(chroot, file)) {
+      this.#log.warn({ target, chroot }, 'X-Accel-Redirect/X-Sendfile target is outside the Mongrel2 chroot');
+      throw new BackendError(404, `sendfile target ${target} is outside the server's chroot`);
+    }
+    const headers = head.headers.filter(([k]) => k.toLowerCase() !== 'content-length');
+    headers.push(['Content-Length', String(size)]);
+    const serverPath = chroot === '/' ? file : '/' + path.relative(chroot, file);
+    return { status: head.status, reason: head.reason, headers, body: null, sendfile: serverPath };
+  }
+}
+
+/** Reads STDOUT until the CGI header block is complete. */
+async function readHead(stdout: Readable): Promise<CgiHead> {
+  const parser = new CgiHeadParser();
+  for await (const chunk of stdout.iterator({ destroyOnReturn: false })) {
+    const head = parser.push(chunk as Buffer);
+    if (head) return head;
+  }
+  throw new Error('FPM closed STDOUT before the end of the CGI header block');
+}

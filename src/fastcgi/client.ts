@@ -1,0 +1,1052 @@
+/**
+ * A FastCGI client for PHP-FPM over node:net: one request per connection at a
+ * time (FPM does not multiplex: it answers FCGI_MPXS_CONNS=0), request id 1,
+ * an optional FCGI_KEEP_CONN pool, a bounded FIFO queue, timeouts, abort, and
+ * backpressure both ways.
+ *
+ * Things PHP-FPM 8.2 taught us (test/fastcgi/client-fpm.test.ts checks them):
+ *  - FPM stops a running script only when its socket closes, so abort destroys
+ *    the socket; FCGI_ABORT_REQUEST alone lets the script run to completion.
+ *  - A kept connection pins an FPM worker even while it sits idle in our pool.
+ *    With more sockets than pm.max_children, a request on a new socket then
+ *    waits in FPM's listen backlog while the workers wait on our idle sockets,
+ *    until it times out. So keep maxConnections ≤ pm.max_children; as a safety
+ *    net, a new socket that has heard nothing for idleRescueMs closes one idle
+ *    socket per interval (freeing a worker), and idle sockets close after
+ *    idleTimeoutMs.
+ *  - pm.max_requests recycles a worker right after its last END_REQUEST; our
+ *    next request usually reaches the kept socket before the FIN does. A
+ *    reused socket that dies before FPM sent anything is retried once on a
+ *    fresh one.
+ */
+import * as net from 'node:net';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { FastCgiError } from './errors.js';
+import {
+  FCGI_MAX_PADDED_CONTENT,
+  ProtocolStatus,
+  RecordDecoder,
+  RecordType,
+  Role,
+  decodeNameValuePairs,
+  encodeBeginRequest,
+  encodeGetValues,
+  encodeParams,
+  encodeStdin,
+  encodeStdinEnd,
+  parseEndRequest,
+  recordTypeName,
+  type FastCgiRecord,
+} from './records.js';
+
+export { FastCgiError, isFastCgiError, type FastCgiErrorCode } from './errors.js';
+
+export type FastCgiAddress = { host: string; port: number } | { path: string };
+
+const ADDRESS_HELP = 'expected HOST:PORT, [IPv6]:PORT or unix:/absolute/path';
+const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** 'HOST:PORT', '[IPv6]:PORT' or 'unix:/abs/path' (nginx fastcgi_pass syntax) → an address. */
+export function parseFastCgiAddress(text: string): FastCgiAddress {
+  const bad = (why: string): Error => new Error(`invalid FastCGI address ${JSON.stringify(text)}: ${why} (${ADDRESS_HELP})`);
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path.startsWith('/')) throw bad('the unix socket path must be absolute');
+    if (path.includes('\0')) throw bad('the unix socket path contains a NUL byte');
+    return { path };
+  }
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([^\]]+)\]:([^:]*)$/.exec(text);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2]!;
+    if (!net.isIPv6(host)) throw bad(`${JSON.stringify(host)} is not an IPv6 address`);
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) throw bad('no port');
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(':')) throw bad('an IPv6 address needs brackets');
+    if (/^[0-9.]+$/.test(host)) {
+      if (!net.isIPv4(host)) throw bad(`${JSON.stringify(host)} is not an IPv4 address`);
+    } else if (!HOSTNAME_RE.test(host)) {
+      throw bad(host === '' ? 'no host' : `${JSON.stringify(host)} is not a host name`);
+    }
+  }
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw bad(`port ${JSON.stringify(portText)} is not 1-65535`);
+  return { host, port: Number(portText) };
+}
+
+export function formatFastCgiAddress(address: FastCgiAddress): string {
+  if ('path' in address) return `unix:${address.path}`;
+  return net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+export interface FastCgiClientOptions {
+  address: FastCgiAddress | string;
+  /** FCGI_KEEP_CONN and a pool of idle sockets (default true). */
+  keepAlive?: boolean;
+  /** Concurrent requests = open sockets, idle ones included (default 8). Keep it ≤ pm.max_children with keepAlive. */
+  maxConnections?: number;
+  /** Requests waiting for a connection beyond this are refused with QUEUE_FULL (default 1024). */
+  maxQueue?: number;
+  /** default 5000 */
+  connectTimeoutMs?: number;
+  /** The longest silence from FPM while it owes us bytes (default 60000). */
+  readTimeoutMs?: number;
+  /** An idle kept socket is closed after this long, which frees the FPM worker it pins (default 30000). */
+  idleTimeoutMs?: number;
+  /**
+   * A request on a new socket that has heard nothing from FPM for this long may
+   * be stuck in FPM's listen backlog behind workers pinned by our idle sockets:
+   * then each interval one idle socket is closed, and a finished request's
+   * socket is closed rather than kept, to free a worker (default 250).
+   */
+  idleRescueMs?: number;
+  logger?: Logger;
+}
+
+export interface FastCgiRequestInit {
+  /** CGI params in order (CONTENT_LENGTH is needed whenever there is a body: FPM waits for it otherwise). */
+  params: ReadonlyArray<readonly [string, string]>;
+  /**
+   * The request body: a Buffer, or a stream/async iterable read with
+   * backpressure (FPM's pace). The empty STDIN record always follows it. If the
+   * request ends before the body was sent (FPM answered early, a failure, an
+   * abort), a Readable body is destroyed.
+   */
+  stdin?: Buffer | NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
+  /** Aborting destroys the FPM socket (the only thing that stops a PHP script) and frees the slot at once. */
+  signal?: AbortSignal;
+}
+
+/** END_REQUEST. PHP-FPM 8.2 always sends appStatus 0, even after exit(3) or a fatal error. */
+export interface FastCgiEnd {
+  appStatus: number;
+  protocolStatus: number;
+}
+
+/**
+ * The reply, available as soon as the first STDOUT (or END_REQUEST) record
+ * arrived.
+ *
+ *  - stdout: STDOUT bytes (the CGI header block, then the body) as Buffer
+ *    slices, with real backpressure: while it is not read, FPM's socket is
+ *    paused. It ends only after a clean END_REQUEST; a later failure destroys
+ *    it with the FastCgiError. Destroying it early aborts the request. The
+ *    client attaches a no-op 'error' listener, so a failure never becomes an
+ *    uncaught exception; iterate it or listen for 'error' to see failures.
+ *  - stderr: STDERR bytes as a Readable (no backpressure: FPM's stderr is
+ *    small, and nobody has to read it). It ends with the request, successful
+ *    or not, and never emits 'error' (failures surface on stdout and done).
+ *  - done: END_REQUEST's statuses; rejects with the same error as stdout. A
+ *    no-op catch is attached, so leaving it unobserved is safe.
+ */
+export interface FastCgiResponse {
+  stdout: Readable;
+  stderr: Readable;
+  done: Promise<FastCgiEnd>;
+}
+
+export interface FastCgiStats {
+  /** Requests holding a connection slot (connecting, sending or receiving). */
+  active: number;
+  /** Kept-alive sockets waiting in the pool. */
+  idle: number;
+  /** Requests waiting for a slot. */
+  queued: number;
+  /** Sockets not yet closed (pool, active and FCGI_GET_VALUES sockets). */
+  open: number;
+  /** Sockets ever created by this client. */
+  created: number;
+}
+
+const REQUEST_ID = 1;
+const STDIN_END = encodeStdinEnd(REQUEST_ID);
+/** Body bytes kept for one replay after a stale kept socket; past this a stream body is not retried. */
+const REPLAY_LIMIT = 1 << 20;
+/** Buffer bodies up to this size go out in the same write as the params. */
+const INLINE_BODY_LIMIT = 64 * 1024;
+const STDOUT_HIGH_WATER = 64 * 1024;
+
+function noop(): void {}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves on 'drain' or once the socket is gone (a dead socket never drains). */
+function waitDrain(socket: net.Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/**
+ * The request body as numbered chunks. A retry must resend what the dead
+ * socket got, so chunks are addressable by index: a Buffer is sliced again; a
+ * stream's chunks are logged (up to REPLAY_LIMIT) while a retry is possible.
+ */
+interface StdinSource {
+  /** Chunk i, pulling from the stream when i is the next one; null at the end. */
+  get(i: number): Promise<Buffer | null>;
+  /** An already-pulled chunk, for a replay. Only valid while `replayable`. */
+  replay(i: number): Buffer;
+  /** Every chunk pulled so far can be replayed. */
+  readonly replayable: boolean;
+  /** Forget the logged chunks: no retry (or replay) can happen any more. */
+  stopLogging(): void;
+  /** Release the underlying stream (the request is over). */
+  close(): void;
+}
+
+class BufferSource implements StdinSource {
+  readonly #data: Buffer;
+  readonly count: number;
+  readonly replayable = true;
+
+  constructor(data: Buffer) {
+    this.#data = data;
+    this.count = Math.ceil(data.length / FCGI_MAX_PADDED_CONTENT);
+  }
+
+  get(i: number): Promise<Buffer | null> {
+    return Promise.resolve(i < this.count ? this.replay(i) : null);
+  }
+
+  replay(i: number): Buffer {
+    return this.#data.subarray(i * FCGI_MAX_PADDED_CONTENT, (i + 1) * FCGI_MAX_PADDED_CONTENT);
+  }
+
+  stopLogging(): void {}
+  close(): void {}
+}
+
+class StreamSource implements StdinSource {
+  readonly #iterable: AsyncIterable<Buffer | string>;
+  #iterator: AsyncIterator<Buffer | string> | undefined;
+  #log: Buffer[] | null;
+  #logBytes = 0;
+  #pulled = 0;
+  #ended = false;
+  #closed = false;
+  #pulling: Promise<Buffer | null> | undefined;
+
+  constructor(iterable: AsyncIterable<Buffer | string>, log: boolean) {
+    this.#iterable = iterable;
+    this.#log = log ? [] : null;
+  }
+
+  get replayable(): boolean {
+    return this.#log !== null && this.#log.length === this.#pulled;
+  }
+
+  async get(i: number): Promise<Buffer | null> {
+    for (;;) {
+      if (i < this.#pulled) return this.replay(i);
+      if (this.#ended || this.#closed) return null;
+      if (this.#pulling) {
+        await this.#pulling;
+        continue;
+      }
+      this.#pulling = this.#pull();
+      try {
+        return await this.#pulling;
+      } finally {
+        this.#pulling = undefined;
+      }
+    }
+  }
+
+  async #pull(): Promise<Buffer | null> {
+    this.#iterator ??= this.#iterable[Symbol.asyncIterator]();
+    const r = await this.#iterator.next();
+    if (r.done || this.#closed) {
+      this.#ended = true;
+      return null;
+    }
+    const v: unknown = r.value;
+    const chunk = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : undefined;
+    if (!chunk) throw new TypeError(`fastcgi: stdin yielded a ${typeof v}, expected Buffer, Uint8Array or string`);
+    this.#pulled++;
+    if (this.#log) {
+      this.#log.push(chunk);
+      this.#logBytes += chunk.length;
+      if (this.#logBytes > REPLAY_LIMIT) this.#log = null;
+    }
+    return chunk;
+  }
+
+  replay(i: number): Buffer {
+    const chunk = this.#log?.[i];
+    if (!chunk) throw new Error(`fastcgi: stdin chunk ${i} is no longer available for a replay`);
+    return chunk;
+  }
+
+  stopLogging(): void {
+    this.#log = null;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#log = null;
+    // The body is no longer wanted. A Readable is destroyed directly: return() on
+    // its iterator would queue behind a pending next() and never run if the
+    // sender stalls.
+    const stream = this.#iterable as Partial<Readable>;
+    if (typeof stream.destroy === 'function') stream.destroy();
+    else void this.#iterator?.return?.().catch(noop);
+  }
+}
+
+interface Conn {
+  socket: net.Socket;
+  decoder: RecordDecoder;
+  /** Requests completed on this socket. */
+  served: number;
+  idleTimer?: NodeJS.Timeout;
+  detachIdle?: () => void;
+}
+
+interface Attempt {
+  conn: Conn;
+  reused: boolean;
+  /** Connected and BEGIN_REQUEST + PARAMS written. */
+  ready: boolean;
+  /** FPM sent at least one byte for this request: no retry after that. */
+  gotBytes: boolean;
+  /** The empty STDIN record was written to this socket. */
+  stdinDone: boolean;
+  /** The socket is paused because stdout is full. */
+  paused: boolean;
+  dead: boolean;
+  end?: FastCgiEnd;
+  connectTimer?: NodeJS.Timeout;
+  readTimer?: NodeJS.Timeout;
+  rescueTimer?: NodeJS.Timeout;
+  /** When BEGIN_REQUEST went out (new sockets only, for the rescue). */
+  readyAt: number;
+  detach: () => void;
+}
+
+interface Job {
+  params: Buffer;
+  source: StdinSource;
+  /** Chunks handed to the current socket (and replayed on a retry). */
+  committed: number;
+  stdinEnded: boolean;
+  pumpStarted: boolean;
+  waitingForSource: boolean;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  response: Deferred<FastCgiResponse>;
+  done: Deferred<FastCgiEnd>;
+  stdout: Readable;
+  stderr: Readable;
+  attempt?: Attempt;
+  readyWaiters: Array<() => void>;
+  state: 'queued' | 'running' | 'finished';
+  responded: boolean;
+  retried: boolean;
+}
+
+export class FastCgiClient {
+  readonly address: FastCgiAddress;
+  readonly #keepAlive: boolean;
+  readonly #maxConnections: number;
+  readonly #maxQueue: number;
+  readonly #connectTimeoutMs: number;
+  readonly #readTimeoutMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #idleRescueMs: number;
+  readonly #log: Logger | undefined;
+
+  #active = 0;
+  readonly #queue: Job[] = [];
+  /** Most recently used last: reuse the warmest socket. */
+  readonly #idle: Conn[] = [];
+  readonly #sockets = new Set<net.Socket>();
+  readonly #running = new Set<Job>();
+  /** Attempts on new sockets that have not heard from FPM yet. */
+  readonly #silent = new Set<Attempt>();
+  readonly #management = new Map<net.Socket, (err: FastCgiError) => void>();
+  #created = 0;
+  #closed = false;
+  #waiters: Array<() => void> = [];
+
+  constructor(options: FastCgiClientOptions) {
+    this.address = typeof options.address === 'string' ? parseFastCgiAddress(options.address) : options.address;
+    this.#keepAlive = options.keepAlive ?? true;
+    this.#maxConnections = positiveInt('maxConnections', options.maxConnections ?? 8);
+    this.#maxQueue = nonNegativeInt('maxQueue', options.maxQueue ?? 1024);
+    this.#connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs ?? 5000);
+    this.#readTimeoutMs = positiveInt('readTimeoutMs', options.readTimeoutMs ?? 60_000);
+    this.#idleTimeoutMs = positiveInt('idleTimeoutMs', options.idleTimeoutMs ?? 30_000);
+    this.#idleRescueMs = positiveInt('idleRescueMs', options.idleRescueMs ?? 250);
+    this.#log = options.logger;
+  }
+
+  stats(): FastCgiStats {
+    return { active: this.#active, idle: this.#idle.length, queued: this.#queue.length, open: this.#sockets.size, created: this.#created };
+  }
+
+  /**
+   * Send one request. Resolves with the response once FPM's first STDOUT (or
+   * END_REQUEST) record arrived; rejects with a FastCgiError for anything that
+   * fails before that, so the caller can still answer 502/503/504/431.
+   */
+  request(init: FastCgiRequestInit): Promise<FastCgiResponse> {
+    if (this.#closed) return Promise.reject(new FastCgiError('CLOSED', 'fastcgi: the client is closed'));
+    if (init.signal?.aborted) return Promise.reject(abortedError(init.signal));
+    let params: Buffer;
+    try {
+      params = encodeParams(REQUEST_ID, init.params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#active >= this.#maxConnections && this.#queue.length >= this.#maxQueue) {
+      return Promise.reject(new FastCgiError('QUEUE_FULL', `fastcgi: ${this.#queue.length} requests already wait for one of ${this.#maxConnections} connections`));
+    }
+    const job = this.#newJob(init, params);
+    if (this.#active < this.#maxConnections) this.#start(job);
+    else this.#queue.push(job);
+    return job.response.promise;
+  }
+
+  /**
+   * FCGI_GET_VALUES on a short-lived socket of its own (FPM answers, then
+   * closes). Names FPM does not know are simply absent from the result.
+   */
+  getValues(names: readonly string[]): Promise<Record<string, string>> {
+    if (this.#closed) return Promise.reject(new FastCgiError('CLOSED', 'fastcgi: the client is closed'));
+    let request: Buffer;
+    try {
+      request = encodeGetValues(names);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const conn = this.#newConn();
+    const { socket } = conn;
+    return new Promise<Record<string, string>>((resolve, reject) => {
+      let connected = false;
+      let settled = false;
+      let timer = setTimeout(() => {
+        finish(new FastCgiError('TIMEOUT', `fastcgi: connect to ${this.#where()} timed out after ${this.#connectTimeoutMs} ms`));
+      }, this.#connectTimeoutMs);
+      const finish = (err: FastCgiError | null, values?: Record<string, string>): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#management.delete(socket);
+        socket.destroy();
+        if (err) reject(err);
+        else resolve(values!);
+      };
+      this.#management.set(socket, (err) => finish(err));
+      socket.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(new FastCgiError('TIMEOUT', `fastcgi: no FCGI_GET_VALUES_RESULT within ${this.#readTimeoutMs} ms`)), this.#readTimeoutMs);
+        socket.write(request);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        let records: FastCgiRecord[];
+        try {
+          records = conn.decoder.push(chunk);
+        } catch (err) {
+          finish(err as FastCgiError);
+          return;
+        }
+        for (const rec of records) {
+          if (rec.type !== RecordType.GetValuesResult) {
+            finish(new FastCgiError('PROTOCOL', `fastcgi: expected FCGI_GET_VALUES_RESULT, got ${recordTypeName(rec.type)}`, { offset: rec.offset }));
+            return;
+          }
+          try {
+            const values: Record<string, string> = {};
+            for (const [k, v] of decodeNameValuePairs(rec.content, 'utf8', rec.offset + 8)) values[k] = v;
+            finish(null, values);
+          } catch (err) {
+            finish(err as FastCgiError);
+          }
+          return;
+        }
+      });
+      socket.on('error', (err) => {
+        finish(
+          connected
+            ? new FastCgiError('RESET', `fastcgi: FCGI_GET_VALUES connection failed: ${errorText(err)}`, { cause: err })
+            : new FastCgiError('CONNECT', `fastcgi: cannot connect to ${this.#where()}: ${errorText(err)}`, { cause: err }),
+        );
+      });
+      socket.once('close', () => finish(new FastCgiError('RESET', 'fastcgi: FPM closed the connection without FCGI_GET_VALUES_RESULT')));
+    });
+  }
+
+  /**
+   * Stop: queued requests are rejected with CLOSED, idle sockets closed,
+   * active requests get `timeoutMs` (default readTimeoutMs) to finish and are
+   * then failed with CLOSED. Resolves once every socket is closed.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) this.#fail(job, new FastCgiError('CLOSED', 'fastcgi: the client was closed while the request waited for a connection'));
+    for (const conn of this.#idle.splice(0)) this.#destroyConn(conn);
+    for (const fail of [...this.#management.values()]) fail(new FastCgiError('CLOSED', 'fastcgi: the client was closed'));
+    const timeoutMs = options.timeoutMs ?? this.#readTimeoutMs;
+    if (!(await this.#waitFor(() => this.#running.size === 0, timeoutMs))) {
+      for (const job of [...this.#running]) this.#fail(job, new FastCgiError('CLOSED', `fastcgi: the client was closed and the request did not finish within ${timeoutMs} ms`));
+    }
+    for (const socket of this.#sockets) socket.destroy();
+    await this.#waitFor(() => this.#sockets.size === 0, 5000);
+  }
+
+  // -------------------------------------------------------------------------
+  // jobs
+
+  #newJob(init: FastCgiRequestInit, params: Buffer): Job {
+    const stdin = init.stdin;
+    let source: StdinSource;
+    let committed = 0;
+    let stdinEnded = false;
+    if (stdin === undefined || Buffer.isBuffer(stdin)) {
+      const buffer = new BufferSource(stdin ?? Buffer.alloc(0));
+      source = buffer;
+      if ((stdin?.length ?? 0) <= INLINE_BODY_LIMIT) {
+        // Small bodies ride in the first write with the params.
+        committed = buffer.count;
+        stdinEnded = true;
+      }
+    } else {
+      // Chunks are logged for a replay only while a retry is possible (see #onReady and #respond).
+      source = new StreamSource(stdin as AsyncIterable<Buffer | string>, this.#keepAlive);
+    }
+    const job: Job = {
+      params,
+      source,
+      committed,
+      stdinEnded,
+      pumpStarted: false,
+      waitingForSource: false,
+      signal: init.signal,
+      response: deferred(),
+      done: deferred(),
+      stdout: undefined as unknown as Readable,
+      stderr: new Readable({ read: noop }),
+      readyWaiters: [],
+      state: 'queued',
+      responded: false,
+      retried: false,
+    };
+    job.done.promise.catch(noop);
+    job.stdout = new Readable({
+      highWaterMark: STDOUT_HIGH_WATER,
+      read: () => this.#onStdoutRead(job),
+      destroy: (err, cb) => {
+        if (!isFinished(job)) this.#fail(job, new FastCgiError('ABORTED', 'fastcgi: stdout was destroyed before the end of the response'));
+        cb(err);
+      },
+    });
+    job.stdout.on('error', noop);
+    if (init.signal) {
+      const signal = init.signal;
+      job.onAbort = () => this.#fail(job, abortedError(signal));
+      signal.addEventListener('abort', job.onAbort, { once: true });
+    }
+    return job;
+  }
+
+  #start(job: Job): void {
+    job.state = 'running';
+    this.#active++;
+    this.#running.add(job);
+    this.#attempt(job, true);
+  }
+
+  #dispatch(): void {
+    while (!this.#closed && this.#queue.length > 0 && this.#active < this.#maxConnections) this.#start(this.#queue.shift()!);
+  }
+
+  /** Run the job on an idle socket (when allowed and available) or a new one. */
+  #attempt(job: Job, mayReuse: boolean): void {
+    const idle = mayReuse ? this.#takeIdle() : undefined;
+    if (idle) {
+      this.#bind(job, idle, true);
+      return;
+    }
+    this.#bind(job, this.#newConn(), false);
+  }
+
+  #bind(job: Job, conn: Conn, reused: boolean): void {
+    const { socket } = conn;
+    const a: Attempt = { conn, reused, ready: false, gotBytes: false, stdinDone: false, paused: false, dead: false, readyAt: 0, detach: noop };
+    job.attempt = a;
+    const onConnect = (): void => this.#onReady(job, a);
+    const onData = (chunk: Buffer): void => this.#onData(job, a, chunk);
+    const onEnd = (): void => this.#onLost(job, a, 'FPM closed the connection');
+    const onClose = (): void => this.#onLost(job, a, 'the connection closed');
+    const onError = (err: Error): void => {
+      if (!a.ready) {
+        this.#fail(job, new FastCgiError('CONNECT', `fastcgi: cannot connect to ${this.#where()}: ${errorText(err)}`, { cause: err }));
+      } else {
+        this.#onLost(job, a, errorText(err), err);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    a.detach = () => {
+      socket.off('connect', onConnect);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      clearTimeout(a.connectTimer);
+      clearTimeout(a.readTimer);
+      clearInterval(a.rescueTimer);
+      this.#silent.delete(a);
+      a.readTimer = undefined;
+    };
+    if (reused) {
+      this.#onReady(job, a);
+    } else {
+      socket.once('connect', onConnect);
+      a.connectTimer = setTimeout(() => {
+        this.#fail(job, new FastCgiError('TIMEOUT', `fastcgi: connect to ${this.#where()} timed out after ${this.#connectTimeoutMs} ms`));
+      }, this.#connectTimeoutMs);
+    }
+  }
+
+  /** Connected (or reused): send BEGIN_REQUEST, PARAMS and whatever body a retry must replay. */
+  #onReady(job: Job, a: Attempt): void {
+    if (isFinished(job) || a.dead) return;
+    clearTimeout(a.connectTimer);
+    a.ready = true;
+    const parts: Buffer[] = [encodeBeginRequest(REQUEST_ID, Role.Responder, this.#keepAlive), job.params];
+    try {
+      for (let i = 0; i < job.committed; i++) parts.push(...encodeStdin(REQUEST_ID, job.source.replay(i)));
+    } catch (err) {
+      this.#fail(job, new FastCgiError('RESET', `fastcgi: a kept connection died and the request body cannot be sent again: ${errorText(err)}`, { cause: err }));
+      return;
+    }
+    // This is the last socket the job will try: nothing needs replaying any more.
+    if (job.retried || !a.reused) job.source.stopLogging();
+    if (job.stdinEnded) {
+      parts.push(STDIN_END);
+      a.stdinDone = true;
+    }
+    a.conn.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    this.#updateReadTimer(job);
+    if (!a.reused) {
+      a.readyAt = Date.now();
+      this.#silent.add(a);
+      a.rescueTimer = setInterval(() => this.#rescue(a), this.#idleRescueMs);
+      a.rescueTimer.unref();
+    }
+    for (const wake of job.readyWaiters.splice(0)) wake();
+    if (!job.stdinEnded && !job.pumpStarted) {
+      job.pumpStarted = true;
+      void this.#pumpStdin(job);
+    }
+  }
+
+  /** Streams the body into STDIN records, one socket write per chunk, waiting for 'drain'. */
+  async #pumpStdin(job: Job): Promise<void> {
+    try {
+      for (let i = job.committed; ; i++) {
+        // While a retry connects, pull nothing: what is pulled then would only grow the replay.
+        while (job.state === 'running' && !(job.attempt?.ready && !job.attempt.dead)) {
+          await new Promise<void>((resolve) => job.readyWaiters.push(resolve));
+        }
+        if (isFinished(job)) return;
+        job.waitingForSource = true;
+        this.#updateReadTimer(job);
+        let chunk: Buffer | null;
+        try {
+          chunk = await job.source.get(i);
+        } finally {
+          job.waitingForSource = false;
+        }
+        if (isFinished(job)) return;
+        this.#updateReadTimer(job);
+        if (chunk === null) break;
+        job.committed = i + 1;
+        const records = encodeStdin(REQUEST_ID, chunk);
+        if (records.length > 0) await this.#sendCommitted(job, records.length === 1 ? records[0]! : Buffer.concat(records), false);
+      }
+      if (isFinished(job)) return;
+      job.stdinEnded = true;
+      await this.#sendCommitted(job, STDIN_END, true);
+    } catch (err) {
+      if (!isFinished(job)) this.#fail(job, new FastCgiError('ABORTED', `fastcgi: reading the request body failed: ${errorText(err)}`, { cause: err }));
+    }
+  }
+
+  /**
+   * Writes committed body bytes to the live socket. Between a dead socket and
+   * its retry there is none: the retry's #onReady replays every committed
+   * chunk, so waiting for it is enough.
+   */
+  async #sendCommitted(job: Job, bytes: Buffer, isEnd: boolean): Promise<void> {
+    if (isFinished(job)) return;
+    const a = job.attempt;
+    if (a && a.ready && !a.dead) {
+      if (isEnd) a.stdinDone = true;
+      if (!a.conn.socket.write(bytes)) await waitDrain(a.conn.socket);
+      return;
+    }
+    await new Promise<void>((resolve) => job.readyWaiters.push(resolve));
+  }
+
+  /** A new socket still silent: perhaps queued in FPM's backlog behind our idle sockets. Free one worker. */
+  #rescue(a: Attempt): void {
+    if (a.gotBytes || a.dead) {
+      clearInterval(a.rescueTimer);
+      this.#silent.delete(a);
+      return;
+    }
+    const oldest = this.#idle.shift();
+    if (!oldest) return;
+    this.#log?.debug({ fcgi: this.#where(), idle: this.#idle.length }, 'fastcgi: a new connection is still silent; closing an idle one to free its FPM worker');
+    this.#destroyConn(oldest);
+  }
+
+  /** Some new socket has been silent for idleRescueMs: maybe in FPM's backlog. */
+  #starving(): boolean {
+    const now = Date.now();
+    for (const a of this.#silent) if (now - a.readyAt >= this.#idleRescueMs) return true;
+    return false;
+  }
+
+  #onData(job: Job, a: Attempt, chunk: Buffer): void {
+    if (isFinished(job) || a.dead) return;
+    if (!a.gotBytes) {
+      clearInterval(a.rescueTimer);
+      this.#silent.delete(a);
+    }
+    a.gotBytes = true;
+    a.readTimer?.refresh();
+    let records: FastCgiRecord[];
+    try {
+      records = a.conn.decoder.push(chunk);
+    } catch (err) {
+      this.#fail(job, err as FastCgiError);
+      return;
+    }
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      try {
+        this.#onRecord(job, a, rec);
+      } catch (err) {
+        this.#fail(job, err instanceof FastCgiError ? err : new FastCgiError('PROTOCOL', `fastcgi: ${errorText(err)}`, { offset: rec.offset, cause: err }));
+        return;
+      }
+      if (isFinished(job)) return; // failed (e.g. OVERLOADED)
+      if (a.end) {
+        const trailing = i < records.length - 1 || a.conn.decoder.buffered > 0;
+        this.#succeed(job, a, a.end, trailing);
+        return;
+      }
+    }
+  }
+
+  #onRecord(job: Job, a: Attempt, rec: FastCgiRecord): void {
+    if (rec.requestId !== REQUEST_ID) {
+      throw new FastCgiError('PROTOCOL', `fastcgi: ${recordTypeName(rec.type)} record for request id ${rec.requestId}, expected ${REQUEST_ID}`, { offset: rec.offset });
+    }
+    switch (rec.type) {
+      case RecordType.Stdout:
+        this.#respond(job);
+        if (rec.content.length > 0 && !job.stdout.push(rec.content)) {
+          // Real backpressure: stop reading FPM's socket until stdout is read.
+          a.conn.socket.pause();
+          a.paused = true;
+          this.#updateReadTimer(job);
+        }
+        return;
+      case RecordType.Stderr:
+        if (rec.content.length > 0) job.stderr.push(rec.content);
+        return;
+      case RecordType.EndRequest: {
+        const end = parseEndRequest(rec.content);
+        if (end.protocolStatus === ProtocolStatus.Overloaded || end.protocolStatus === ProtocolStatus.CantMpxConn) {
+          const what = end.protocolStatus === ProtocolStatus.Overloaded ? 'FCGI_OVERLOADED' : 'FCGI_CANT_MPX_CONN';
+          this.#fail(job, new FastCgiError('OVERLOADED', `fastcgi: FPM refused the request (${what})`));
+          return;
+        }
+        if (end.protocolStatus !== ProtocolStatus.RequestComplete) {
+          throw new FastCgiError('PROTOCOL', `fastcgi: END_REQUEST with protocol status ${end.protocolStatus}${end.protocolStatus === ProtocolStatus.UnknownRole ? ' (FCGI_UNKNOWN_ROLE)' : ''}`, { offset: rec.offset });
+        }
+        a.end = end;
+        return;
+      }
+      default:
+        throw new FastCgiError('PROTOCOL', `fastcgi: unexpected ${recordTypeName(rec.type)} record from FPM`, { offset: rec.offset });
+    }
+  }
+
+  #respond(job: Job): void {
+    if (job.responded) return;
+    job.responded = true;
+    // No retry once FPM has answered: the body log can go.
+    job.source.stopLogging();
+    job.response.resolve({ stdout: job.stdout, stderr: job.stderr, done: job.done.promise });
+  }
+
+  #onStdoutRead(job: Job): void {
+    const a = job.attempt;
+    if (job.state !== 'running' || !a || !a.paused || a.dead) return;
+    a.paused = false;
+    a.conn.socket.resume();
+    this.#updateReadTimer(job);
+  }
+
+  /**
+   * The read timer runs only while FPM owes us bytes: not while our stdout
+   * consumer is slow (socket paused) and not while we wait for the caller's body.
+   */
+  #updateReadTimer(job: Job): void {
+    const a = job.attempt;
+    if (!a) return;
+    const run = job.state === 'running' && a.ready && !a.dead && !a.paused && !job.waitingForSource;
+    if (run && !a.readTimer) {
+      a.readTimer = setTimeout(() => {
+        this.#fail(job, new FastCgiError('TIMEOUT', `fastcgi: FPM sent nothing for ${this.#readTimeoutMs} ms`));
+      }, this.#readTimeoutMs);
+    } else if (!run && a.readTimer) {
+      clearTimeout(a.readTimer);
+      a.readTimer = undefined;
+    }
+  }
+
+  /** The socket died under a running request: retry a stale kept socket once, else RESET. */
+  #onLost(job: Job, a: Attempt, why: string, cause?: Error): void {
+    if (isFinished(job) || a.dead || job.attempt !== a) return;
+    a.dead = true;
+    a.detach();
+    this.#destroyConn(a.conn);
+    if (a.reused && !a.gotBytes && !job.retried && job.source.replayable && !this.#closed) {
+      job.retried = true;
+      this.#log?.debug({ fcgi: this.#where(), why, served: a.conn.served }, 'fastcgi: kept connection was stale, retrying on a new one');
+      this.#attempt(job, false);
+      return;
+    }
+    const phase = job.responded ? 'before END_REQUEST' : 'before any response';
+    this.#fail(job, new FastCgiError('RESET', `fastcgi: ${why} ${phase}${a.reused ? ' (kept connection)' : ''}`, { cause }));
+  }
+
+  #succeed(job: Job, a: Attempt, end: FastCgiEnd, trailing: boolean): void {
+    job.state = 'finished';
+    a.dead = true;
+    a.detach();
+    a.conn.served++;
+    this.#unhookSignal(job);
+    const reusable = this.#keepAlive && !this.#closed && a.stdinDone && !trailing && !a.conn.socket.destroyed;
+    if (trailing) this.#log?.warn({ fcgi: this.#where() }, 'fastcgi: bytes after END_REQUEST, dropping the connection');
+    if (reusable && this.#starving()) {
+      // Keeping this socket would pin the worker a silent new socket may be queued for.
+      this.#log?.debug({ fcgi: this.#where() }, 'fastcgi: a new connection is still silent; not keeping this one');
+      this.#destroyConn(a.conn);
+    } else if (reusable) this.#putIdle(a.conn);
+    else this.#destroyConn(a.conn);
+    this.#respond(job);
+    job.stdout.push(null);
+    job.stderr.push(null);
+    job.done.resolve(end);
+    job.source.close();
+    this.#release(job);
+  }
+
+  #fail(job: Job, err: FastCgiError): void {
+    if (isFinished(job)) return;
+    const wasQueued = job.state === 'queued';
+    job.state = 'finished';
+    this.#unhookSignal(job);
+    const a = job.attempt;
+    if (a && !a.dead) {
+      a.dead = true;
+      a.detach();
+      this.#destroyConn(a.conn);
+    }
+    if (err.code === 'PROTOCOL') this.#log?.warn({ fcgi: this.#where(), err: err.message }, 'fastcgi: protocol error');
+    if (!job.responded) {
+      job.response.reject(err);
+      job.stdout.destroy();
+      job.stderr.destroy();
+    } else {
+      job.stdout.destroy(err);
+      job.stderr.push(null);
+    }
+    job.done.reject(err);
+    job.source.close();
+    for (const wake of job.readyWaiters.splice(0)) wake();
+    if (wasQueued) {
+      const i = this.#queue.indexOf(job);
+      if (i >= 0) this.#queue.splice(i, 1);
+    } else {
+      this.#release(job);
+    }
+  }
+
+  #release(job: Job): void {
+    if (!this.#running.delete(job)) return;
+    this.#active--;
+    this.#dispatch();
+    this.#notify();
+  }
+
+  #unhookSignal(job: Job): void {
+    if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
+  }
+
+  // -------------------------------------------------------------------------
+  // sockets
+
+  #where(): string {
+    return formatFastCgiAddress(this.address);
+  }
+
+  #newConn(): Conn {
+    const socket = 'path' in this.address ? net.createConnection({ path: this.address.path }) : net.createConnection({ host: this.address.host, port: this.address.port });
+    this.#created++;
+    this.#sockets.add(socket);
+    // Errors are handled by whoever owns the socket at the time; this one only keeps a late error from crashing the process.
+    socket.on('error', noop);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#notify();
+    });
+    if (!('path' in this.address)) socket.setNoDelay(true);
+    return { socket, decoder: new RecordDecoder(), served: 0 };
+  }
+
+  #destroyConn(conn: Conn): void {
+    conn.detachIdle?.();
+    conn.socket.destroy();
+  }
+
+  #putIdle(conn: Conn): void {
+    const { socket } = conn;
+    const drop = (why: string): void => {
+      const i = this.#idle.indexOf(conn);
+      if (i >= 0) this.#idle.splice(i, 1);
+      this.#log?.debug({ fcgi: this.#where(), why, served: conn.served }, 'fastcgi: dropping idle connection');
+      this.#destroyConn(conn);
+      this.#notify();
+    };
+    const onData = (): void => drop('unexpected bytes on an idle connection');
+    const onEnd = (): void => drop('closed by FPM');
+    const onClose = (): void => drop('closed');
+    const onError = (err: Error): void => drop(errorText(err));
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    conn.idleTimer = setTimeout(() => drop(`idle for ${this.#idleTimeoutMs} ms`), this.#idleTimeoutMs);
+    conn.idleTimer.unref();
+    conn.detachIdle = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      clearTimeout(conn.idleTimer);
+      conn.detachIdle = undefined;
+    };
+    socket.resume(); // it may still be paused by stdout backpressure; an idle socket must see FPM's FIN
+    socket.unref(); // an idle pool never keeps the process alive
+    this.#idle.push(conn);
+  }
+
+  #takeIdle(): Conn | undefined {
+    for (;;) {
+      const conn = this.#idle.pop();
+      if (!conn) return undefined;
+      conn.detachIdle?.();
+      const s = conn.socket;
+      if (s.destroyed || !s.readable || !s.writable || s.readableEnded) {
+        s.destroy();
+        continue;
+      }
+      s.ref();
+      return conn;
+    }
+  }
+
+  #notify(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves true once `pred` holds (checked after every release/close), false after timeoutMs. */
+  #waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (pred()) return resolve(true);
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== check);
+        resolve(false);
+      }, timeoutMs);
+      const check = (): void => {
+        if (pred()) {
+          clearTimeout(timer);
+          resolve(true);
+        } else {
+          this.#waiters.push(check);
+        }
+      };
+      this.#waiters.push(check);
+    });
+  }
+}
+
+/** A function, so TypeScript does not narrow `state` across awaits and callbacks. */
+function isFinished(job: Job): boolean {
+  return job.state === 'finished';
+}
+
+function abortedError(signal: AbortSignal): FastCgiError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return new FastCgiError('ABORTED', `fastcgi: request aborted (${why})`, { cause: reason });
+}
+
+function positiveInt(name: string, n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`fastcgi: ${name} must be a positive integer, got ${n}`);
+  return n;
+}
+
+function nonNegativeInt(name: string, n: number): number {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`fastcgi: ${name} must be a non-negative integer, got ${n}`);
+  return n;
+}
