@@ -118,9 +118,13 @@ export class Bridge {
       try {
         body = await openRequestBody(this.#conn, req, this.#uploads);
       } catch (err) {
-        if (!(err instanceof UploadError)) throw err;
-        this.#log.warn({ connId: req.connId, reason: err.message }, 'refused upload headers');
-        await this.#errorPage(req, 400);
+        if (err instanceof UploadError) {
+          this.#log.warn({ connId: req.connId, reason: err.message }, 'refused upload headers');
+          await this.#errorPage(req, 400);
+        } else {
+          this.#log.error({ err, connId: req.connId }, 'could not open the request body');
+          await this.#errorPage(req, 500);
+        }
         return;
       }
       if (ac.signal.aborted) return; // the client left while the body was being opened

@@ -4,6 +4,7 @@
  * openUpload), or as a streaming upload (`upload.stream=1`) whose chunks
  * arrive as separate messages, paced by the ctl credits we grant.
  */
+import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { Connection } from '../handler/connection.js';
 import type { Logger } from '../handler/logger.js';
@@ -12,7 +13,7 @@ import { headerValue, type HttpRequest, type UploadChunk } from '../protocol/req
 export interface RequestBody {
   readonly stream: Readable | null;
   readonly length: number | undefined;
-  /** Deletes a temp-file upload; Mongrel2 leaves that to the handler. */
+  /** Releases what the body holds once the request is over. */
   cleanup(): Promise<void>;
 }
 
@@ -28,7 +29,12 @@ export async function openRequestBody(conn: Connection, req: HttpRequest, upload
   const upload = req.upload;
   if (upload?.mode === 'file') {
     const file = await conn.openUpload(req);
-    return { stream: file.open(), length: file.size, cleanup: () => file.remove() };
+    const stream = file.open();
+    // Unlink as soon as it is open: the descriptor keeps the data readable,
+    // and no temp file outlives the request, even if this process dies.
+    await once(stream, 'open');
+    await file.remove();
+    return { stream, length: file.size, cleanup: noCleanup };
   }
   if (upload?.mode === 'stream') return { stream: uploads.open(req), length: declaredLength(req), cleanup: noCleanup };
   if (req.body.length === 0) return { stream: null, length: 0, cleanup: noCleanup };
