@@ -113,6 +113,7 @@ export class Bridge {
     }
     const ac = new AbortController();
     this.#track(req.connId, ac);
+    this.#log.debug({ connId: req.connId, method: req.method, path: req.path }, 'request started');
     let body: RequestBody | undefined;
     try {
       try {
@@ -154,6 +155,7 @@ export class Bridge {
         return;
       }
       if (outcome === 'client-gone') ac.abort(new Error('client gone'));
+      this.#log.debug({ connId: req.connId, status: res.status, outcome }, 'served');
     } finally {
       body?.stream?.destroy();
       await body?.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'could not remove the upload file'));

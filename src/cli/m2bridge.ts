@@ -72,6 +72,7 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+  void connection.ready().then(() => log.info({ sendSpec: opts.sendSpec }, 'worker ready'));
   if (!cluster.isWorker) log.info({ fcgi: opts.fcgi, root: opts.root, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
   await bridge.run();
 }

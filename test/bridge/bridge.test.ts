@@ -273,6 +273,26 @@ describe('Bridge', () => {
     assert.deepEqual(r.type === 'extended' && { ...(r.args as Record<string, unknown>) }, { cancel: true });
   });
 
+  test('a sendfile answer: the head, then an X sendfile reply for the same connection', async () => {
+    backend.respond = async () => ({ status: 200, headers: [['Content-Length', '31']], body: null, sendfile: '/static.txt' });
+    await srv.send(request(35));
+    const [head, x] = await srv.nextReplies(2);
+    const h = parseReply(head!);
+    assert.equal(h.type === 'data' && h.body.toString(), 'HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n');
+    const r = parseReply(x!);
+    assert.equal(r.type, 'extended');
+    assert.equal(r.type === 'extended' && r.name, 'sendfile');
+    assert.equal(r.type === 'extended' && Buffer.isBuffer(r.args) && r.args.toString(), '/static.txt');
+    assert.deepEqual(r.ids, [35]);
+  });
+
+  test('a sendfile answer without a length is refused (502): Mongrel2 sends raw bytes', async () => {
+    backend.respond = async () => ({ status: 200, headers: [], body: null, sendfile: '/static.txt' });
+    await srv.send(request(36));
+    const r = parseReply(await srv.nextReply());
+    assert.match(r.type === 'data' ? r.body.toString() : '', /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+  });
+
   test('a websocket upgrade is refused with 501 and closed', async () => {
     await srv.send(encodeRequest({ sender: SENDER, connId: 40, path: '/ws', headers: [['PATH', '/ws'], ['METHOD', 'WEBSOCKET_HANDSHAKE']], body: 'acceptkey=' }));
     const { text, closed } = await collect(srv, (_t, c) => c);

@@ -291,3 +291,53 @@ describe('m2bridge error mapping', () => {
     assert.equal(await bridge.stop(), 0);
   });
 });
+
+describe('m2bridge --workers and graceful stop', () => {
+  let peer: Mongrel2Peer;
+  let fpm: PhpFpm;
+  let bridge: BridgeProcess;
+
+  before(async () => {
+    [peer, fpm] = await Promise.all([startMongrel2({ rootRoute: true }), startPhpFpm({ workers: 4 })]);
+    bridge = await startBridge([
+      '--fcgi', fpm.addressText, '--root', PHP_DOCROOT, '--send-spec', peer.handler.sendSpec, '--recv-spec', peer.handler.recvSpec,
+      '--workers', '2', '--max-connections', '2', '--log-level', 'debug',
+    ]);
+  });
+
+  after(async () => {
+    await bridge?.stop();
+    await peer?.stop();
+    await fpm?.stop();
+  });
+
+  /** The worker processes: children of the primary, from /proc. */
+  function workerPids(): number[] {
+    const pid = bridge.child.pid!;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return children === '' ? [] : children.split(/\s+/).map(Number);
+  }
+
+  test('two workers share the requests', async () => {
+    // Workers log their start with their pid once connected.
+    const started = (): number => (bridge.log().match(/"msg":"worker ready"/g) ?? []).length;
+    for (let i = 0; i < 100 && started() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(workerPids().length, 2);
+    const results = await Promise.all(Array.from({ length: 40 }, (_v, i) => get(peer.httpPort, `/sleep.php?ms=20&i=${i}`)));
+    assert.ok(results.every((r) => r.status === 200));
+    const served = new Set([...bridge.log().matchAll(/"pid":(\d+)[^\n]*"msg":"served"/g)].map((m) => m[1]));
+    assert.equal(served.size, 2, 'both workers served requests');
+  });
+
+  test('SIGTERM lets an in-flight request finish, then every process exits 0', async () => {
+    const workers = workerPids();
+    const slow = get(peer.httpPort, '/sleep.php?ms=800');
+    // Wait until the request is in flight in a worker.
+    for (let i = 0; i < 100 && !/"msg":"request started"[^\n]*sleep\.php/.test(bridge.log()); i++) await new Promise((r) => setTimeout(r, 20));
+    const code = bridge.stop();
+    const res = await slow;
+    assert.equal(res.status, 200);
+    assert.equal(await code, 0);
+    for (const pid of workers) assert.throws(() => process.kill(pid, 0), 'worker exited');
+  });
+});
