@@ -292,6 +292,32 @@ describe('m2bridge error mapping', () => {
   });
 });
 
+describe('m2bridge with streaming uploads (upload.stream=1)', () => {
+  let peer: Mongrel2Peer;
+  let fpm: PhpFpm;
+  let bridge: BridgeProcess;
+
+  before(async () => {
+    [peer, fpm] = await Promise.all([startMongrel2({ rootRoute: true, uploadStream: true, flowControl: true }), startPhpFpm({ workers: 2 })]);
+    bridge = await startBridge(['--fcgi', fpm.addressText, '--root', PHP_DOCROOT, '--send-spec', peer.handler.sendSpec, '--recv-spec', peer.handler.recvSpec, '--log-level', 'info']);
+  });
+
+  after(async () => {
+    await bridge?.stop();
+    await peer?.stop();
+    await fpm?.stop();
+  });
+
+  test('a 2 MB body arrives in credit-paced chunks and reaches PHP whole', async () => {
+    const body = randomBytes(2 * 1024 * 1024);
+    const res = await get(peer.httpPort, '/echo.php', { method: 'POST', headers: { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' }, body, expectContinue: true });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-input-length'], String(body.length));
+    assert.equal(res.headers['x-input-md5'], md5(body));
+    assert.deepEqual(readdirSync(peer.uploadDir), [], 'no temp file was used');
+  });
+});
+
 describe('m2bridge --workers and graceful stop', () => {
   let peer: Mongrel2Peer;
   let fpm: PhpFpm;

@@ -78,6 +78,8 @@ export interface StartMongrel2Options {
   httpPort?: number;
   /** Also route '/' to the JSON handler (a bridge serving a whole site). */
   rootRoute?: boolean;
+  /** `upload.stream=1`: big bodies arrive as credit-paced chunks instead of temp files. */
+  uploadStream?: boolean;
 }
 
 export interface Mongrel2HandlerInfo {
@@ -519,6 +521,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
       TNET_SEND_IDENT: tnetHandler.sendIdent,
       FLOW_CONTROL: flowControl ? 1 : 0,
       ROOT_ROUTE: opts.rootRoute ? "'/': handler_json," : '',
+      UPLOAD_STREAM: opts.uploadStream ? 1 : 0,
     });
     const confPath = path.join(home, 'mongrel2.conf');
     await fsp.writeFile(confPath, conf);
