@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 
 import { startNginx, type Nginx } from '../support/nginx.js';
-import { bigBody, isProcessAlive, PHP_DOCROOT, startPhpFpm, type PhpFpm } from '../support/php-fpm.js';
+import { bigBody, PHP_DOCROOT, startPhpFpm, type PhpFpm } from '../support/php-fpm.js';
+import { isProcessAlive } from '../support/process.js';
 
 interface Got {
   status: number;

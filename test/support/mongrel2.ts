@@ -53,10 +53,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { SETPRIV_BIN, listenOwner, readIf, statusOf, tail, tryConnect, type PortOwner } from './process.js';
 
 export const MONGREL2_BIN = '/usr/bin/mongrel2';
 export const M2SH_BIN = '/usr/bin/m2sh';
-const SETPRIV_BIN = '/usr/bin/setpriv';
 
 /** The m2sh config template (placeholders `@NAME@`). */
 export const MONGREL2_CONF_TEMPLATE = fileURLToPath(
@@ -144,34 +144,9 @@ export interface Mongrel2Peer {
 // ---------------------------------------------------------------------------
 // ports
 
-/**
- * n distinct free TCP ports on 127.0.0.1: binds n servers to port 0 at the same
- * time (so the kernel hands out distinct ports), then closes them. Inherently
- * racy (someone may take a port before it is used); startMongrel2 retries.
- */
-export async function freePorts(n: number): Promise<number[]> {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`freePorts: bad count ${n}`);
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const srv = net.createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve());
-      });
-    }
-    return servers.map((srv) => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') throw new Error('freePorts: no address');
-      return addr.port;
-    });
-  } finally {
-    await Promise.all(
-      servers.map((srv) => new Promise<void>((resolve) => (srv.listening ? srv.close(() => resolve()) : resolve()))),
-    );
-  }
-}
+import { freePorts } from './process.js';
+
+export { freePorts };
 
 // ---------------------------------------------------------------------------
 // raw HTTP probe
@@ -307,18 +282,7 @@ class PortConflictError extends Error {
 
 const PORT_CONFLICT_RE = /Can't announce on TCP port|Failed to bind/;
 
-function readIf(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
-function tail(text: string, lines = 30): string {
-  const all = text.trimEnd().split('\n');
-  return all.slice(-lines).join('\n');
-}
 
 function loginName(): string {
   if (process.env.LOGNAME) return process.env.LOGNAME;
@@ -346,76 +310,22 @@ function run(
   });
 }
 
-/** State of a port in /proc/net/tcp relative to `pid`. */
-type PortOwner = 'ours' | 'other' | 'none';
-
 /**
  * For each port: is there a LISTEN socket on 127.0.0.1:port, and does it belong
  * to `pid`? Returns null when /proc is not usable (non-Linux): callers then rely
  * on the HTTP connect probe alone.
  */
 function listenOwnership(pid: number, ports: readonly number[]): Map<number, PortOwner> | null {
-  let table: string;
-  let fds: string[];
-  try {
-    table = fs.readFileSync('/proc/net/tcp', 'utf8');
-    fds = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return null;
-  }
-  const ownInodes = new Set<string>();
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1]) ownInodes.add(m[1]);
-    } catch {
-      // fd closed meanwhile
-    }
-  }
-  const listening = new Map<number, string[]>();
-  for (const line of table.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    const local = f[1];
-    const state = f[3];
-    const inode = f[9];
-    if (!local || state !== '0A' || inode === undefined) continue; // 0A = LISTEN
-    const [hexAddr, hexPort] = local.split(':');
-    if (hexAddr !== '0100007F' && hexAddr !== '00000000') continue; // 127.0.0.1 / 0.0.0.0
-    if (hexPort === undefined) continue;
-    const port = parseInt(hexPort, 16);
-    const list = listening.get(port) ?? [];
-    list.push(inode);
-    listening.set(port, list);
-  }
   const result = new Map<number, PortOwner>();
   for (const port of ports) {
-    const inodes = listening.get(port);
-    if (!inodes || inodes.length === 0) result.set(port, 'none');
-    else result.set(port, inodes.some((i) => ownInodes.has(i)) ? 'ours' : 'other');
+    const owner = listenOwner(pid, port);
+    if (owner === null) return null;
+    result.set(port, owner);
   }
   return result;
 }
 
-function tryConnect(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-function statusOf(child: ChildProcess): Mongrel2ExitStatus | null {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return { code: child.exitCode, signal: child.signalCode as NodeJS.Signals | null };
-  }
-  return null;
-}
 
 /**
  * Signal the child we spawned, SIGINT → SIGTERM → SIGKILL with bounded waits.
@@ -585,7 +495,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      if (await tryConnect(ports.http, Math.min(500, remaining))) {
+      if (await tryConnect({ port: ports.http }, Math.min(500, remaining))) {
         const own = listenOwnership(pid, allPorts);
         if (own === null) {
           ready = true;

@@ -53,7 +53,6 @@ import {
   isRoot,
   listenOwner,
   lookupUser,
-  POOL_USER,
   PortConflictError,
   readIf,
   spawnDaemon,
@@ -63,6 +62,9 @@ import {
   tryConnect,
   type Daemon,
   type DaemonExitStatus,
+} from './process.js';
+import {
+  POOL_USER,
   type PhpFpm,
 } from './php-fpm.js';
 
