@@ -54,6 +54,9 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
   }
 
   const src = res.body;
+  // A body that fails while a reply is being sent must not become an
+  // uncaught 'error': waitForData() reads `errored` on its next turn.
+  src.on('error', ignore);
   const maxMessage = options.maxMessage ?? 1024 * 1024;
   // Without download credits Mongrel2 kills a connection that has more than
   // 16 undelivered messages, so small chunks are gathered for a moment.
@@ -120,6 +123,8 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
     return 'client-gone';
   }
 }
+
+function ignore(): void {}
 
 /** Reads what the stream already holds, up to about `max` bytes, without waiting. */
 function takeAvailable(src: Readable, max: number): Buffer[] {

@@ -205,6 +205,23 @@ describe('Bridge', () => {
     assert.equal(body.destroyed, true);
   });
 
+  test('a body that fails while a reply is on its way is a truncated response, not a crash', async () => {
+    let sent = false;
+    // Hands over 70 KiB (sent at once), then fails while that reply is being handed to ZeroMQ.
+    const body = new Readable({
+      read() {
+        if (sent) return;
+        sent = true;
+        this.push(Buffer.alloc(70 * 1024, 1));
+        queueMicrotask(() => this.destroy(new Error('backend died')));
+      },
+    });
+    backend.respond = async () => ({ status: 200, headers: [], body });
+    await srv.send(request(22));
+    const { closed } = await collect(srv, (_t, c) => c);
+    assert.equal(closed, true, 'the connection is closed so the client sees the truncation');
+  });
+
   test('the request body reaches the backend with its length', async () => {
     let got = '';
     backend.respond = async (r) => {
