@@ -1,0 +1,316 @@
+/**
+ * One request served to an in-process app: the request head and body go into
+ * a MemorySocket, Node's own HTTP server parses them and calls the app, and
+ * the bytes Node's ServerResponse writes back are parsed into a
+ * BackendResponse whose body streams as Node writes it.
+ *
+ * Backpressure runs end to end in both directions:
+ * - response: a response-body chunk the consumer has not read holds the
+ *   socket's write callback, so the socket's buffer fills, `res.write()`
+ *   returns false and the app waits for 'drain';
+ * - request: the body source is read only when the socket wants bytes, which
+ *   Node stops asking for when `req` is not read (it pauses the socket).
+ *
+ * Lifetime: the socket is destroyed when the response has finished, when the
+ * client leaves (the signal), when the consumer drops the body early, or when
+ * the app fails. Destroying it is what an app sees as the client going away:
+ * 'close' on req and res, `req.destroyed`, and `res.writableEnded` false.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Logger } from '../../src/handler/logger.js';
+import { headerValue, type HttpRequest } from '../../src/protocol/request.js';
+import { BackendError, type BackendResponse } from '../../src/bridge/backend.js';
+import { MemorySocket, type SocketPeer } from './memory-socket.js';
+import { ResponseParser, type ParsedHead } from './response-parser.js';
+import type { RequestHead } from './request-head.js';
+
+/** Hop-by-hop headers of Node's response: the bridge frames the response to Mongrel2 itself. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+
+export interface ExchangeOptions {
+  req: HttpRequest;
+  head: RequestHead;
+  body: Readable | null;
+  bodyLength: number | undefined;
+  logger: Logger;
+  /** Answer 504 when the app has not started its response within this time. */
+  headTimeoutMs?: number;
+  highWaterMark?: number;
+}
+
+export class Exchange implements SocketPeer {
+  readonly socket: MemorySocket;
+  /** Resolves with the response once its head is parsed; rejects if there will be none. */
+  readonly response: Promise<BackendResponse>;
+  /** Resolves when the socket has closed and everything is released. */
+  readonly closed: Promise<void>;
+  readonly #log: Logger;
+  readonly #parser: ResponseParser;
+  readonly #body: Readable;
+  #resolve!: (res: BackendResponse) => void;
+  #reject!: (err: unknown) => void;
+  #settled = false;
+  #onClosed!: () => void;
+  /** The socket's write callback, held while the response body is full. */
+  #held: ((err?: Error | null) => void) | undefined;
+  #bodyFull = false;
+  #headTimer: NodeJS.Timeout | undefined;
+  #req: IncomingMessage | undefined;
+  #res: ServerResponse | undefined;
+
+  // Request side.
+  #headBytes: Buffer | null;
+  readonly #chunked: boolean;
+  readonly #source: Readable | null;
+  #remaining: number | undefined;
+  #fedAll: boolean;
+  #wantMore = false;
+  #pumping = false;
+
+  constructor(options: ExchangeOptions) {
+    const { req } = options;
+    this.#log = options.logger;
+    this.response = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.response.catch(() => undefined); // observed by the caller; never an unhandled rejection here
+    this.closed = new Promise((resolve) => (this.#onClosed = resolve));
+
+    const scheme = headerValue(req.headers, 'URL_SCHEME')?.toLowerCase();
+    const remote = headerValue(req.headers, 'REMOTE_ADDR');
+    this.socket = new MemorySocket({
+      peer: this,
+      remoteAddress: remote,
+      encrypted: scheme === 'https',
+      localPort: scheme === 'https' ? 443 : 80,
+      highWaterMark: options.highWaterMark,
+    });
+
+    this.#parser = new ResponseParser(
+      { method: req.method },
+      {
+        head: (head) => this.#onHead(head),
+        data: (chunk) => {
+          if (!this.#body.push(chunk)) this.#bodyFull = true;
+        },
+        end: () => this.#body.push(null),
+      },
+    );
+    this.#body = new Readable({
+      highWaterMark: options.highWaterMark ?? 64 * 1024,
+      read: () => {
+        this.#bodyFull = false;
+        this.#release();
+      },
+      destroy: (err, cb) => {
+        // The consumer dropped the body before its end (client gone, or it
+        // read all the Content-Length it wanted): stop the app.
+        if (!this.#parser.complete) this.socket.destroy();
+        cb(err);
+      },
+    });
+    // A cut body is reported through `errored`, which the bridge checks when
+    // it next waits for data; an 'error' event while it is busy sending must
+    // not become an uncaught exception.
+    this.#body.on('error', () => undefined);
+
+    this.#headBytes = options.head.bytes;
+    this.#chunked = options.head.chunked;
+    this.#source = options.body;
+    this.#remaining = options.body ? options.bodyLength : 0;
+    this.#fedAll = options.body === null || options.bodyLength === 0;
+    if (this.#source) {
+      this.#source.on('readable', () => this.#pump());
+      // 'end' comes once every byte has been read out of the source, i.e. pushed to the socket.
+      this.#source.on('end', () => this.#sourceDone());
+      this.#source.on('error', (err) => {
+        if (!this.#fedAll) this.fail(new BackendError(400, `request body failed: ${err.message}`, { cause: err }));
+      });
+    }
+    if (options.headTimeoutMs !== undefined) {
+      this.#headTimer = setTimeout(() => this.fail(new BackendError(504, `the app sent no response within ${options.headTimeoutMs} ms`)), options.headTimeoutMs);
+    }
+  }
+
+  /** Node's server emitted 'request' for this socket. */
+  started(req: IncomingMessage, res: ServerResponse): void {
+    this.#req = req;
+    this.#res = res;
+    // Listeners added after Node's own resOnFinish: by now the response is detached from the socket.
+    res.once('finish', () => this.#responseFinished());
+  }
+
+  /**
+   * The app threw or its promise rejected. Once it has ended its response
+   * the error changes nothing for the client; else the request fails: a 500
+   * before the head, a cut body after it.
+   */
+  appFailed(err: unknown): void {
+    if (this.#res?.writableEnded) return;
+    this.fail(new BackendError(500, `the app failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+  }
+
+  /** Ends the exchange with an error: rejects the response, or cuts its body. */
+  fail(err: Error): void {
+    if (!this.#settle()) {
+      this.#reject(err);
+    } else if (!this.#parser.complete) {
+      this.#body.destroy(err);
+    }
+    this.socket.destroy();
+  }
+
+  /** The client left: the app sees the connection close. */
+  abort(reason: unknown): void {
+    if (!this.#settle()) this.#reject(reason);
+    if (!this.#parser.complete) this.#body.destroy();
+    this.socket.destroy();
+  }
+
+  #settle(): boolean {
+    const was = this.#settled;
+    this.#settled = true;
+    clearTimeout(this.#headTimer);
+    return was;
+  }
+
+  #onHead(head: ParsedHead): void {
+    if (this.#settled) return;
+    let noBuffering = false;
+    const headers: Array<[string, string]> = [];
+    for (const [name, value] of head.headers) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      if (lower === 'x-accel-buffering') {
+        noBuffering = value.toLowerCase() === 'no';
+        continue;
+      }
+      if (lower === 'content-type' && /^text\/event-stream\b/i.test(value)) noBuffering = true;
+      headers.push([name, value]);
+    }
+    this.#settle();
+    this.#resolve({ status: head.status, reason: head.reason, headers, body: head.bodyless ? null : this.#body, noBuffering });
+  }
+
+  #responseFinished(): void {
+    // Everything Node wrote has been parsed (finish follows the last write's callback).
+    try {
+      this.#parser.finish();
+    } catch (err) {
+      this.fail(new BackendError(502, `the app's response was cut short: ${(err as Error).message}`));
+      return;
+    }
+    // A body the app never read: Node has stopped tracking it, so end it here.
+    if (this.#req && !this.#req.complete) this.#req.destroy();
+    this.socket.destroy();
+  }
+
+  #release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    held?.();
+  }
+
+  // SocketPeer: the response bytes Node writes.
+
+  write(chunk: Buffer, done: (err?: Error | null) => void): void {
+    try {
+      this.#parser.push(chunk);
+    } catch (err) {
+      this.#log.error({ err }, 'could not parse the response Node wrote');
+      done();
+      this.fail(new BackendError(502, `unparseable response from the app: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    // Once the body has ended its _read() is never called again: nothing to wait for.
+    if (this.#bodyFull && !this.#parser.complete) this.#held = done;
+    else done();
+  }
+
+  end(): void {
+    try {
+      this.#parser.finish();
+    } catch {
+      // An incomplete response: the socket is destroyed next, which reports it.
+    }
+  }
+
+  destroyed(): void {
+    clearTimeout(this.#headTimer);
+    if (!this.#settle()) this.#reject(new BackendError(502, 'the app closed the connection without a response'));
+    else if (!this.#parser.complete) this.#body.destroy(new Error('the app closed the connection before the end of the response'));
+    const held = this.#held;
+    this.#held = undefined;
+    held?.(new Error('socket destroyed'));
+    if (this.#source) {
+      this.#source.removeAllListeners('readable');
+      this.#source.removeAllListeners('end');
+      // Keep an error listener: a late upload failure must not be unhandled.
+      this.#source.removeAllListeners('error');
+      this.#source.on('error', () => undefined);
+    }
+    this.socket.once('close', () => this.#onClosed());
+  }
+
+  // SocketPeer: the request bytes Node reads.
+
+  read(): void {
+    this.#wantMore = true;
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#wantMore && !this.socket.destroyed) {
+        if (this.#headBytes) {
+          const head = this.#headBytes;
+          this.#headBytes = null;
+          this.#push(head);
+          continue;
+        }
+        // The readable side never ends: a socket EOF would make Node end the connection.
+        if (this.#fedAll || !this.#source) return;
+        const got = this.#source.read() as Buffer | string | null;
+        if (got === null) return; // 'readable' or 'end' comes next
+        let data = typeof got === 'string' ? Buffer.from(got) : got;
+        if (this.#remaining !== undefined) {
+          if (data.length > this.#remaining) {
+            this.#log.warn({ extra: data.length - this.#remaining }, 'request body longer than its length; extra bytes dropped');
+            data = data.subarray(0, this.#remaining);
+          }
+          this.#remaining -= data.length;
+          if (this.#remaining === 0) this.#fedAll = true;
+        }
+        if (data.length === 0) continue;
+        this.#push(this.#chunked ? Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, Buffer.from('\r\n', 'latin1')]) : data);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Pushes request bytes. Pushing can run Node's parser and the app
+   * synchronously; a read() they cause meanwhile must not be lost to the
+   * push's own `false`, or the socket would never ask again.
+   */
+  #push(data: Buffer): void {
+    this.#wantMore = false;
+    if (this.socket.push(data)) this.#wantMore = true;
+  }
+
+  #sourceDone(): void {
+    if (this.#fedAll) return;
+    this.#fedAll = true;
+    if (this.#chunked) {
+      if (!this.socket.destroyed) this.#push(Buffer.from('0\r\n\r\n', 'latin1'));
+      return;
+    }
+    // Node would wait forever for the missing bytes.
+    this.fail(new BackendError(400, `request body ended ${this.#remaining} bytes short of its length`));
+  }
+}
