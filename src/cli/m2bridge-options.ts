@@ -7,8 +7,10 @@ import path from 'node:path';
 import { isValidSender } from '../protocol/reply.js';
 
 export interface BridgeCliOptions {
-  fcgi: string;
-  root: string;
+  /** Exactly one of fcgi and app is set. */
+  fcgi?: string;
+  app?: string;
+  root?: string;
   index: string;
   sendSpec: string;
   recvSpec: string;
@@ -49,6 +51,11 @@ function directory(value: string): string {
   return path.resolve(value);
 }
 
+function appFile(value: string): string {
+  if (value === '') throw new InvalidArgumentError('expected a module file.');
+  return path.resolve(value);
+}
+
 function senderId(value: string): string {
   if (!isValidSender(value)) throw new InvalidArgumentError('may only contain letters, digits and "-" (Mongrel2 rejects anything else).');
   return value;
@@ -56,9 +63,10 @@ function senderId(value: string): string {
 
 export function buildCommand(): Command {
   return new Command('m2bridge')
-    .description('Put a FastCGI (PHP-FPM) application behind Mongrel2.')
-    .requiredOption('--fcgi <address>', 'FastCGI server: HOST:PORT or unix:/path', fcgiAddress)
-    .requiredOption('--root <dir>', 'document root of the PHP application (SCRIPT_FILENAME = root + script)', directory)
+    .description('Put a FastCGI (PHP-FPM) application or an in-process Node app behind Mongrel2.')
+    .option('--fcgi <address>', 'FastCGI server: HOST:PORT or unix:/path (needs --root)', fcgiAddress)
+    .option('--app <file>', 'a module exporting an Express or Koa app, a (req, res) listener or an http.Server', appFile)
+    .option('--root <dir>', 'with --fcgi: document root of the PHP application (SCRIPT_FILENAME = root + script)', directory)
     .option('--index <file>', 'script for paths ending in /', 'index.php')
     .option('--send-spec <addr>', "Mongrel2's send_spec (we PULL requests from it)", zmqSpec, 'tcp://127.0.0.1:9997')
     .option('--recv-spec <addr>', "Mongrel2's recv_spec (we PUB replies to it)", zmqSpec, 'tcp://127.0.0.1:9996')
@@ -90,5 +98,15 @@ export function parseBridgeArgs(argv: readonly string[]): ParseResult {
     }
     throw err;
   }
-  return { ok: true, options: command.opts<BridgeCliOptions>() };
+  const options = command.opts<BridgeCliOptions>();
+  const problem =
+    options.fcgi === undefined && options.app === undefined
+      ? 'error: one of --fcgi or --app is required'
+      : options.fcgi !== undefined && options.app !== undefined
+        ? 'error: --fcgi and --app cannot be used together'
+        : options.fcgi !== undefined && options.root === undefined
+          ? "error: --fcgi needs --root (the PHP application's document root)"
+          : undefined;
+  if (problem) return { ok: false, exitCode: 2, output: `${problem}\nRun m2bridge --help for the options.\n` };
+  return { ok: true, options };
 }

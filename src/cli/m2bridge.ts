@@ -1,5 +1,5 @@
 /**
- * `m2bridge`: PHP-FPM (FastCGI) behind Mongrel2. With --workers N the primary
+ * `m2bridge`: PHP-FPM (FastCGI) or an in-process Node app behind Mongrel2. With --workers N the primary
  * forks N workers, each with its own PULL socket (Mongrel2 deals requests
  * round-robin), and forwards SIGTERM/SIGINT so they drain and exit.
  */
@@ -8,6 +8,8 @@ import { Connection } from '../handler/connection.js';
 import { createLogger } from '../handler/logger.js';
 import { Bridge } from '../bridge/bridge.js';
 import { FastCgiBackend } from '../../adapters/fastcgi.js';
+import { AppBackend, AppLoadError, loadApp } from '../../adapters/app.js';
+import type { Backend } from '../bridge/backend.js';
 import { FastCgiClient, parseFastCgiAddress } from '../fastcgi/client.js';
 import { parseBridgeArgs, type BridgeCliOptions } from './m2bridge-options.js';
 
@@ -43,10 +45,34 @@ function runPrimary(opts: BridgeCliOptions): void {
   cluster.on('exit', () => {
     if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
   });
-  log.info({ workers: opts.workers, fcgi: opts.fcgi, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
+  log.info({ workers: opts.workers, fcgi: opts.fcgi, app: opts.app, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
+}
+
+/** The backend the flags ask for: FastCGI (--fcgi) or an in-process app (--app). */
+async function createBackend(opts: BridgeCliOptions): Promise<Backend> {
+  if (opts.app !== undefined) {
+    let handler;
+    try {
+      handler = await loadApp(opts.app);
+    } catch (err) {
+      if (!(err instanceof AppLoadError)) throw err;
+      process.stderr.write(`m2bridge: ${err.message}\n`);
+      process.exit(2);
+    }
+    return new AppBackend({ handler, logger: log, headTimeoutMs: opts.timeout * 1000 });
+  }
+  const client = new FastCgiClient({
+    address: parseFastCgiAddress(opts.fcgi!),
+    maxConnections: opts.maxConnections,
+    connectTimeoutMs: Math.min(opts.timeout, 10) * 1000,
+    readTimeoutMs: opts.timeout * 1000,
+    logger: log,
+  });
+  return new FastCgiBackend({ client, root: opts.root!, index: opts.index, sendfile: opts.sendfile, chroot: opts.chroot, logger: log });
 }
 
 async function runWorker(opts: BridgeCliOptions): Promise<void> {
+  const backend = await createBackend(opts);
   const connection = new Connection({
     sendSpec: opts.sendSpec,
     recvSpec: opts.recvSpec,
@@ -54,14 +80,6 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
     uploads: opts.uploadDir ? { dir: opts.uploadDir, root: opts.chroot } : undefined,
     logger: log,
   });
-  const client = new FastCgiClient({
-    address: parseFastCgiAddress(opts.fcgi),
-    maxConnections: opts.maxConnections,
-    connectTimeoutMs: Math.min(opts.timeout, 10) * 1000,
-    readTimeoutMs: opts.timeout * 1000,
-    logger: log,
-  });
-  const backend = new FastCgiBackend({ client, root: opts.root, index: opts.index, sendfile: opts.sendfile, chroot: opts.chroot, logger: log });
   const bridge = new Bridge({ connection, backend, maxInflight: opts.maxInflight, logger: log });
   let draining = false;
   const drain = (signal: NodeJS.Signals): void => {
@@ -73,6 +91,6 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
   void connection.ready().then(() => log.info({ sendSpec: opts.sendSpec }, 'worker ready'));
-  if (!cluster.isWorker) log.info({ fcgi: opts.fcgi, root: opts.root, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
+  if (!cluster.isWorker) log.info({ fcgi: opts.fcgi, app: opts.app, root: opts.root, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
   await bridge.run();
 }

@@ -21,6 +21,12 @@ test('defaults match the Mongrel2 sample configs', () => {
   assert.equal(r.options.sendfile, false);
 });
 
+test('--app alone is enough (no --root)', () => {
+  const r = parseBridgeArgs(['--app', 'server.js']);
+  assert.ok(r.ok);
+  if (r.ok) assert.equal(r.options.app, `${process.cwd()}/server.js`);
+});
+
 test('every flag is parsed', () => {
   const r = parseBridgeArgs([
     '--fcgi', 'unix:/run/php/fpm.sock', '--root', '/srv/app', '--index', 'app.php', '--send-spec', 'tcp://127.0.0.1:1', '--recv-spec', 'ipc:///tmp/x',
@@ -48,6 +54,8 @@ for (const [argv, pattern] of [
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--send-spec', 'localhost:9997'], /ZeroMQ address/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--log-level', 'loud'], /log-level/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--bogus'], /unknown option/],
+  [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--app', 'app.js'], /cannot be used together/],
+  [[], /one of --fcgi or --app/],
 ] as const) {
   test(`bad flags ${argv.join(' ')}: exit 2 with a clear message`, () => {
     const r = parseBridgeArgs(argv);
