@@ -5,6 +5,7 @@
  * to FastCgiClient.request, which destroys the FPM socket (FPM stops a script
  * only when its socket closes).
  */
+import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -118,20 +119,37 @@ export class FastCgiBackend implements Backend {
     await this.#client.close();
   }
 
-  /** The first candidate that is a regular file inside the root, symlinks resolved. */
+  /**
+   * The first candidate that is a regular file inside the root, symlinks
+   * resolved. Answers are kept for a second: async realpath + stat cost two
+   * thread-pool round trips per request, the largest item in the profile
+   * (bench/RESULTS.md). nginx's open_file_cache makes the same trade.
+   */
   async #locate(candidates: ReadonlyArray<{ scriptName: string; pathInfo: string }>): Promise<{ scriptName: string; pathInfo: string; scriptFilename: string } | undefined> {
     const realRoot = await (this.#realRoot ??= realpath(this.#root));
     for (const c of candidates) {
-      const scriptFilename = path.join(this.#root, c.scriptName);
-      try {
-        const real = await realpath(scriptFilename);
-        if (!isInside(realRoot, real)) continue;
-        if ((await stat(real)).isFile()) return { ...c, scriptFilename };
-      } catch {
-        // missing: try the next split
-      }
+      if (this.#isScript(realRoot, c.scriptName)) return { ...c, scriptFilename: path.join(this.#root, c.scriptName) };
     }
     return undefined;
+  }
+
+  readonly #scripts = new Map<string, { ok: boolean; until: number }>();
+
+  #isScript(realRoot: string, scriptName: string): boolean {
+    const now = Date.now();
+    const hit = this.#scripts.get(scriptName);
+    if (hit && hit.until > now) return hit.ok;
+    let ok = false;
+    try {
+      // Sync on purpose: a local docroot answers from the page cache in microseconds.
+      const real = realpathSync.native(path.join(this.#root, scriptName));
+      ok = isInside(realRoot, real) && statSync(real).isFile();
+    } catch {
+      ok = false; // missing: try the next split
+    }
+    if (this.#scripts.size >= 4096) this.#scripts.clear();
+    this.#scripts.set(scriptName, { ok, until: now + 1000 });
+    return ok;
   }
 
   async #sendfileResponse(head: CgiHead, target: string): Promise<BackendResponse> {
