@@ -1,0 +1,23 @@
+// Preload for `node --import .../bench/lib/cpu-profile.mjs` (plain JS: it runs
+// before tsx is registered). Starts the V8 CPU profiler in this process and
+// writes M2B_CPU_PROFILE_DIR/<pid>.cpuprofile when the process exits.
+// bench/bridge-fpm.ts passes it to the bridge through NODE_OPTIONS when PROFILE
+// is set (--cpu-prof itself is not allowed in NODE_OPTIONS).
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.env.M2B_CPU_PROFILE_DIR;
+if (dir) {
+  const session = new Session();
+  session.connect();
+  session.post('Profiler.enable');
+  session.post('Profiler.setSamplingInterval', { interval: 200 });
+  session.post('Profiler.start');
+  process.on('exit', () => {
+    // in-thread inspector sessions answer synchronously, so this works in 'exit'
+    session.post('Profiler.stop', (err, res) => {
+      if (!err && res?.profile) writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(res.profile));
+    });
+  });
+}
