@@ -23,6 +23,8 @@ export interface BridgeCliOptions {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   sendfile: boolean;
   maxConnections: number;
+  /** Seconds an idle FastCGI connection is kept; 0 = a new connection per request. */
+  fcgiIdle: number;
 }
 
 export type ParseResult = { ok: true; options: BridgeCliOptions } | { ok: false; exitCode: number; output: string };
@@ -30,6 +32,13 @@ export type ParseResult = { ok: true; options: BridgeCliOptions } | { ok: false;
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
     if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}.`);
+    return Number(value);
+  };
+}
+
+function wholeNumber(name: string, max: number) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value) || Number(value) > max) throw new InvalidArgumentError(`${name} must be a whole number from 0 to ${max}.`);
     return Number(value);
   };
 }
@@ -75,6 +84,7 @@ export function buildCommand(): Command {
     .option('--chroot <dir>', "Mongrel2's chroot on this machine (upload paths it reports are inside it)", directory, '/')
     .option('--max-inflight <n>', 'requests in flight per worker before answering 503', positiveInt('--max-inflight', 1_000_000), 1024)
     .option('--max-connections <n>', 'FastCGI connections per worker; keep workers × this ≤ pm.max_children (idle kept connections hold FPM workers)', positiveInt('--max-connections', 10_000), 4)
+    .option('--fcgi-idle <seconds>', 'keep idle FastCGI connections this long (each holds an FPM worker); 0 = one connection per request, as nginx does by default', wholeNumber('--fcgi-idle', 3600), 30)
     .option('--timeout <seconds>', 'FastCGI connect and read timeout, then 504', positiveInt('--timeout', 86_400), 60)
     .option('--workers <n>', 'worker processes sharing the PULL socket (round-robin)', positiveInt('--workers', 256), 1)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))

@@ -64,6 +64,8 @@ async function createBackend(opts: BridgeCliOptions): Promise<Backend> {
   const client = new FastCgiClient({
     address: parseFastCgiAddress(opts.fcgi!),
     maxConnections: opts.maxConnections,
+    keepAlive: opts.fcgiIdle > 0,
+    ...(opts.fcgiIdle > 0 ? { idleTimeoutMs: opts.fcgiIdle * 1000 } : {}),
     connectTimeoutMs: Math.min(opts.timeout, 10) * 1000,
     readTimeoutMs: opts.timeout * 1000,
     logger: log,

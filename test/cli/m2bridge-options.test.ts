@@ -19,6 +19,7 @@ test('defaults match the Mongrel2 sample configs', () => {
   assert.equal(r.options.logLevel, 'info');
   assert.equal(r.options.root, '/srv/app');
   assert.equal(r.options.sendfile, false);
+  assert.equal(r.options.fcgiIdle, 30);
 });
 
 test('--app alone is enough (no --root)', () => {
@@ -30,7 +31,7 @@ test('--app alone is enough (no --root)', () => {
 test('every flag is parsed', () => {
   const r = parseBridgeArgs([
     '--fcgi', 'unix:/run/php/fpm.sock', '--root', '/srv/app', '--index', 'app.php', '--send-spec', 'tcp://127.0.0.1:1', '--recv-spec', 'ipc:///tmp/x',
-    '--sender-id', 'abc-123', '--upload-dir', '/tmp/up', '--chroot', '/var/m2', '--max-inflight', '7', '--timeout', '3', '--workers', '4', '--log-level', 'debug', '--sendfile', '--max-connections', '5',
+    '--sender-id', 'abc-123', '--upload-dir', '/tmp/up', '--chroot', '/var/m2', '--max-inflight', '7', '--timeout', '3', '--workers', '4', '--log-level', 'debug', '--sendfile', '--max-connections', '5', '--fcgi-idle', '0',
   ]);
   assert.ok(r.ok);
   if (!r.ok) return;
@@ -38,7 +39,7 @@ test('every flag is parsed', () => {
     { ...r.options },
     {
       fcgi: 'unix:/run/php/fpm.sock', root: '/srv/app', index: 'app.php', sendSpec: 'tcp://127.0.0.1:1', recvSpec: 'ipc:///tmp/x', senderId: 'abc-123', uploadDir: '/tmp/up',
-      chroot: '/var/m2', maxInflight: 7, timeout: 3, workers: 4, logLevel: 'debug', sendfile: true, maxConnections: 5,
+      chroot: '/var/m2', maxInflight: 7, timeout: 3, workers: 4, logLevel: 'debug', sendfile: true, maxConnections: 5, fcgiIdle: 0,
     },
   );
 });
@@ -56,6 +57,7 @@ for (const [argv, pattern] of [
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--bogus'], /unknown option/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--app', 'app.js'], /cannot be used together/],
   [[], /one of --fcgi or --app/],
+  [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--fcgi-idle', '-1'], /--fcgi-idle/],
 ] as const) {
   test(`bad flags ${argv.join(' ')}: exit 2 with a clear message`, () => {
     const r = parseBridgeArgs(argv);

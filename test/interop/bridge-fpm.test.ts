@@ -248,7 +248,7 @@ describe('m2bridge error mapping', () => {
     [peer, fpm] = await Promise.all([startMongrel2({ rootRoute: true }), startPhpFpm({ workers: 2, listen: 'unix' })]);
     bridge = await startBridge([
       '--fcgi', fpm.addressText, '--root', PHP_DOCROOT, '--send-spec', peer.handler.sendSpec, '--recv-spec', peer.handler.recvSpec,
-      '--timeout', '1', '--max-inflight', '2', '--log-level', 'info',
+      '--timeout', '1', '--max-inflight', '2', '--fcgi-idle', '0', '--log-level', 'info',
     ]);
   });
 
