@@ -139,13 +139,9 @@ export class Bridge {
         await this.#errorPage(req, status);
         return;
       }
-      // However the backend streams, a client that leaves stops the body; and
-      // a body that fails is the writer's to notice, never an uncaught 'error'.
+      // However the backend streams, a client that leaves stops the body.
       const resBody = res.body;
-      if (resBody) {
-        resBody.on('error', () => undefined);
-        ac.signal.addEventListener('abort', () => resBody.destroy(), { once: true });
-      }
+      if (resBody) ac.signal.addEventListener('abort', () => resBody.destroy(), { once: true });
       let outcome;
       try {
         outcome = await writeResponse(this.#conn, req, res, {

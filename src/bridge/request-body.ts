@@ -55,6 +55,9 @@ export class StreamingUploads {
   open(req: HttpRequest): Readable {
     this.abort(req.connId);
     const stream = new PassThrough({ highWaterMark: this.grant });
+    // abort() fails the stream when the client leaves; a backend that has
+    // stopped reading must not turn that into an uncaught 'error'.
+    stream.on('error', () => undefined);
     this.#streams.set(req.connId, { stream, req });
     stream.once('close', () => {
       if (this.#streams.get(req.connId)?.stream === stream) this.#streams.delete(req.connId);

@@ -28,6 +28,9 @@ export interface WriteOptions {
 
 /** Throws (before anything is sent) when the head cannot be framed; the caller answers 502. */
 export async function writeResponse(conn: Connection, req: HttpRequest, res: BackendResponse, options: WriteOptions = {}): Promise<WriteOutcome> {
+  // A body that fails while a reply is being sent must not become an
+  // uncaught 'error': waitForData() reads `errored` on its next turn.
+  res.body?.on('error', ignore);
   const version = typeof req.headers.VERSION === 'string' ? req.headers.VERSION : 'HTTP/1.1';
   const plan = planResponse({ method: req.method, version, wantsClose: shouldClose(req) }, { status: res.status, reason: res.reason, headers: res.headers });
   const finish = async (outcome: WriteOutcome): Promise<WriteOutcome> => {
@@ -54,9 +57,6 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
   }
 
   const src = res.body;
-  // A body that fails while a reply is being sent must not become an
-  // uncaught 'error': waitForData() reads `errored` on its next turn.
-  src.on('error', ignore);
   const maxMessage = options.maxMessage ?? 1024 * 1024;
   // Without download credits Mongrel2 kills a connection that has more than
   // 16 undelivered messages, so small chunks are gathered for a moment.

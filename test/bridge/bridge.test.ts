@@ -283,6 +283,25 @@ describe('Bridge', () => {
     assert.equal(backend.seen[0]?.bodyLength, 9);
   });
 
+  test('a client leaving mid streaming upload, while the backend is not reading, is no crash', async () => {
+    let called!: () => void;
+    const sawCall = new Promise<void>((resolve) => (called = resolve));
+    backend.respond = (r) =>
+      new Promise((_resolve, reject) => {
+        called();
+        r.signal.addEventListener('abort', () => reject(new Error('client gone')));
+      });
+    await srv.send(request(37, { method: 'POST', headers: [['content-length', '9'], ['UPLOAD_STREAM', '0']], body: 'abc' }));
+    await sawCall;
+    await srv.nextReply(); // the first credits grant
+    await srv.send(notice(37, 'disconnect'));
+    // The bridge is still serving: a later request is answered.
+    backend.respond = async () => ({ status: 204, headers: [], body: null });
+    await srv.send(request(38));
+    const r = parseReply(await srv.nextReply());
+    assert.deepEqual(r.ids, [38]);
+  });
+
   test('a streaming-upload chunk for no open upload cancels that connection', async () => {
     await srv.send(encodeRequest({ sender: SENDER, connId: 34, path: '/app', headers: [['UPLOAD_STREAM', '100']], body: 'zzz' }));
     const r = parseReply(await srv.nextReply());
