@@ -4,8 +4,8 @@
  * head and a body stream. Framing, credits, disconnects and error pages are
  * the bridge's job, so adapters stay small.
  */
-import type { Readable } from 'node:stream';
-import type { HttpRequest } from '../protocol/request.js';
+import type { Duplex, Readable } from 'node:stream';
+import type { HttpRequest, WebSocketHandshake } from '../protocol/request.js';
 
 export interface BackendRequest {
   readonly req: HttpRequest;
@@ -32,9 +32,23 @@ export interface BackendResponse {
   readonly noBuffering?: boolean;
 }
 
+export interface BackendUpgradeRequest {
+  /** The handshake as Mongrel2 sent it (headers include sec-websocket-key). */
+  readonly req: WebSocketHandshake;
+  /** Aborts when the client disconnects. */
+  readonly signal: AbortSignal;
+}
+
 export interface Backend {
   readonly name: string;
   handle(request: BackendRequest): Promise<BackendResponse>;
+  /**
+   * Websocket support (optional). Sends the client's upgrade request to the
+   * backend and resolves with the raw byte stream to it: reading gives the
+   * backend's HTTP answer (a 101 head, then server frames), writing sends
+   * client frames (masked, as a client must). Backends without it get 501.
+   */
+  upgrade?(request: BackendUpgradeRequest): Promise<Duplex>;
   close(): Promise<void>;
 }
 
