@@ -1,0 +1,79 @@
+/**
+ * The messages the core sends to a handler, in Mongrel2's exact layout
+ * (handler-protocol.md §1-§2): the request (JSON: PATH, the client headers in
+ * hash order, then METHOD VERSION URI QUERY FRAGMENT PATTERN URL_SCHEME
+ * REMOTE_ADDR; TNET: the server keys in reverse, then the client headers in
+ * reverse hash order) and the `@*` disconnect notice.
+ */
+import { encodeRequest, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
+import type { HeaderTable, TableValue } from './header-table.js';
+
+export interface RequestFacts {
+  readonly method: string;
+  readonly version: string;
+  readonly uri: string;
+  readonly path: string;
+  readonly query: string | undefined;
+  readonly fragment: string | undefined;
+  /** The matched route's full configured path. */
+  readonly pattern: string;
+  readonly urlScheme: 'http' | 'https';
+  readonly remoteAddr: string;
+}
+
+export interface HandlerAddress {
+  readonly sendIdent: string;
+  readonly protocol: HeaderProtocol;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Header values arrive as latin1 text (one char per byte). Bytes that are
+ * valid UTF-8 are passed on as that text, so the handler sees the client's
+ * bytes; other bytes stay one char each (Mongrel2 would send them raw, which
+ * no strict JSON parser accepts).
+ */
+export function wireText(latin1: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(latin1)) return latin1;
+  try {
+    return utf8.decode(Buffer.from(latin1, 'latin1'));
+  } catch {
+    return latin1;
+  }
+}
+
+function wireValue(v: TableValue): HeaderValue {
+  return Array.isArray(v) ? v.map(wireText) : wireText(v);
+}
+
+export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): Buffer {
+  const client = table.entries().map(([k, v]): [string, HeaderValue] => [k, wireValue(v)]);
+  const server: Array<[string, string | undefined]> = [
+    ['METHOD', facts.method],
+    ['VERSION', facts.version],
+    ['URI', facts.uri],
+    ['QUERY', facts.query],
+    ['FRAGMENT', facts.fragment],
+    ['PATTERN', facts.pattern],
+    ['URL_SCHEME', facts.urlScheme],
+    ['REMOTE_ADDR', facts.remoteAddr],
+  ];
+  const present = server.filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]): [string, HeaderValue] => [k, wireText(v)]);
+  const path: [string, HeaderValue] = ['PATH', wireText(facts.path)];
+  const headers = to.protocol === 'json' ? [path, ...client, ...present] : [...tnetServerOrder(present), path, ...client.reverse()];
+  return encodeRequest({ sender: to.sendIdent, connId, path: wireText(facts.path), headers, body, protocol: to.protocol });
+}
+
+/** TNET renders REMOTE_ADDR, METHOD, URL_SCHEME, PATTERN, FRAGMENT, QUERY, URI, VERSION (then PATH). */
+function tnetServerOrder(present: Array<[string, HeaderValue]>): Array<[string, HeaderValue]> {
+  const order = ['REMOTE_ADDR', 'METHOD', 'URL_SCHEME', 'PATTERN', 'FRAGMENT', 'QUERY', 'URI', 'VERSION'];
+  return order.flatMap((k) => present.filter(([name]) => name === k));
+}
+
+const DISCONNECT_BODY = Buffer.from('{"type":"disconnect"}', 'latin1');
+
+export function encodeDisconnect(to: HandlerAddress, connId: number): Buffer {
+  return encodeRequest({ sender: to.sendIdent, connId, path: '@*', headers: [['METHOD', 'JSON']], body: DISCONNECT_BODY, protocol: to.protocol });
+}

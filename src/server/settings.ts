@@ -1,0 +1,64 @@
+/**
+ * The runtime settings the core reads from the `setting` table
+ * (server-core.md §4), typed, with Mongrel2's defaults. Values are parsed the
+ * way Mongrel2 parses them (atoi: leading digits, else 0).
+ *
+ * Keys that are ours (Mongrel2 has no per-request timer, §8.2):
+ *  - `limits.header_timeout` (s, default 30, 0 = off): a request head must be
+ *    complete this long after the connection opened or the previous response
+ *    ended; otherwise the connection is closed without an answer.
+ *  - `limits.deliver_queue_bytes` (default 4 MiB): a connection whose unsent
+ *    reply bytes exceed this is killed (Mongrel2 kills at 17 queued messages).
+ *  - `limits.handler_queue` (default 1024): requests waiting for a handler's
+ *    PUSH socket; past it new requests get 502.
+ * `limits.min_ping` (default 120 s, 0 = off) is the idle timeout: seconds
+ * since the last event (read, write, reply, ctl keep-alive).
+ */
+
+export interface ServerSettings {
+  readonly bufferSize: number;
+  readonly contentLength: number;
+  readonly headerCount: number;
+  readonly handlerTargets: number;
+  readonly relaxed: boolean;
+  readonly noClobberXff: boolean;
+  readonly minPing: number;
+  readonly headerTimeout: number;
+  readonly deliverQueueBytes: number;
+  readonly handlerQueue: number;
+  readonly tcpKeepalive: boolean;
+  readonly disableAccessLogging: boolean;
+  readonly uploadTempStore: string | undefined;
+}
+
+/** C atoi: optional whitespace and sign, then leading digits; anything else gives 0. */
+export function atoi(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^[ \t\n\v\f\r]*([+-]?[0-9]+)/.exec(text);
+  if (!m) return 0;
+  const n = Number.parseInt(m[1]!, 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+export function readSettings(settings: ReadonlyMap<string, string>): ServerSettings {
+  const int = (key: string, def: number): number => atoi(settings.get(key)) ?? def;
+  const positive = (key: string, def: number): number => {
+    const n = int(key, def);
+    return n > 0 ? n : def;
+  };
+  return {
+    bufferSize: positive('limits.buffer_size', 4096),
+    contentLength: Math.max(0, int('limits.content_length', 20480)),
+    headerCount: positive('limits.header_count', 1280),
+    handlerTargets: positive('limits.handler_targets', 128),
+    relaxed: int('request.relaxed', 0) !== 0,
+    noClobberXff: int('no_clobber_xff', 0) === 1,
+    minPing: Math.max(0, int('limits.min_ping', 120)),
+    headerTimeout: Math.max(0, int('limits.header_timeout', 30)),
+    deliverQueueBytes: positive('limits.deliver_queue_bytes', 4 * 1024 * 1024),
+    handlerQueue: positive('limits.handler_queue', 1024),
+    tcpKeepalive: int('net.tcp_keepalive', 0) !== 0,
+    disableAccessLogging: int('disable.access_logging', 0) !== 0,
+    uploadTempStore: settings.get('upload.temp_store'),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Request and disconnect messages, byte for byte against the real Mongrel2
+ * captures in shared/fixtures/mongrel2-wire (same sender, conn id and peer
+ * address, so nothing needs normalising), plus the header-table rules.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadWireFixtures, WIRE_FIXTURE_DIR } from '../support/fixtures.js';
+import { HeaderTable, fnv1a } from '../../src/server/header-table.js';
+import { encodeDisconnect, encodeHttpRequest, wireText } from '../../src/server/handler-message.js';
+
+/** Decodes the Python bytes repr on the fixture's "CLIENT SENT" line. */
+function clientBytes(name: string): Buffer | undefined {
+  const text = readFileSync(path.join(WIRE_FIXTURE_DIR, `${name}.txt`), 'utf8');
+  const m = /CLIENT SENT[\s\S]*?b'((?:[^'\\]|\\.)*)'/.exec(text);
+  if (!m) return undefined;
+  const out: number[] = [];
+  const s = m[1]!;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\\') {
+      out.push(s.charCodeAt(i));
+      continue;
+    }
+    const c = s[++i]!;
+    if (c === 'x') {
+      out.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else out.push(({ r: 13, n: 10, t: 9, '\\': 92, "'": 39 } as Record<string, number>)[c] ?? c.charCodeAt(0));
+  }
+  return Buffer.from(out);
+}
+
+/** Just enough of a request splitter for the simple captured requests. */
+function splitRequest(raw: Buffer): { method: string; version: string; uri: string; path: string; query?: string; fragment?: string; headers: Array<[string, string]>; body: Buffer } {
+  const end = raw.indexOf('\r\n\r\n');
+  const lines = raw.toString('latin1', 0, end).split('\r\n');
+  const [method, target, version] = lines[0]!.split(' ') as [string, string, string];
+  const hash = target.indexOf('#');
+  const uri = hash < 0 ? target : target.slice(0, hash);
+  const q = uri.indexOf('?');
+  return {
+    method,
+    version,
+    uri,
+    path: q < 0 ? uri : uri.slice(0, q),
+    ...(q < 0 ? {} : { query: uri.slice(q + 1) }),
+    ...(hash < 0 ? {} : { fragment: target.slice(hash + 1) }),
+    headers: lines.slice(1).map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).replace(/^[ \t]+/, '')]),
+    body: raw.subarray(end + 4),
+  };
+}
+
+const fixtures = loadWireFixtures();
+const requestFixtures = ['get-query', 'dup-headers', 'head', 'http10-get', 'post-form', 'tns-get-query', 'tns-dup-headers', 'tns-post-form', 'disconnect-request', 'half-close-request'];
+
+for (const name of requestFixtures) {
+  test(`request message matches the capture ${name}`, () => {
+    const fx = fixtures.find((f) => f.name === name);
+    assert.ok(fx, `fixture ${name} exists`);
+    const raw = clientBytes(name);
+    assert.ok(raw, `fixture ${name} has the client bytes`);
+    const req = splitRequest(raw);
+    const table = new HeaderTable(1280);
+    for (const [k, v] of req.headers) table.add(k, v);
+    table.replace('x-forwarded-for', '127.0.0.1');
+    const protocol = fx.decoded.socket.includes('tnetstring') ? 'tnetstring' : 'json';
+    const pattern = fx.decoded.headers.PATTERN as string;
+    const bytes = encodeHttpRequest(
+      { sendIdent: fx.decoded.sender, protocol },
+      Number(fx.decoded.conn_id),
+      { method: req.method, version: req.version, uri: req.uri, path: req.path, query: req.query, fragment: req.fragment, pattern, urlScheme: 'http', remoteAddr: '127.0.0.1' },
+      table,
+      req.body,
+    );
+    assert.equal(bytes.toString('latin1'), fx.bin.toString('latin1'));
+  });
+}
+
+for (const name of ['disconnect', 'tns-disconnect', 'half-close-disconnect']) {
+  test(`disconnect notice matches the capture ${name}`, () => {
+    const fx = fixtures.find((f) => f.name === name)!;
+    const protocol = fx.decoded.socket.includes('tnetstring') ? 'tnetstring' : 'json';
+    assert.equal(encodeDisconnect({ sendIdent: fx.decoded.sender, protocol }, Number(fx.decoded.conn_id)).toString('latin1'), fx.bin.toString('latin1'));
+  });
+}
+
+test('FNV-1a is the 32-bit FNV-1a of the name bytes', () => {
+  assert.equal(fnv1a(''), 0x811c9dc5);
+  assert.equal(fnv1a('a'), 0xe40c292c);
+  assert.equal(fnv1a('foobar'), 0xbf9cf968);
+});
+
+test('header table: lower-cased names, duplicates as lists, at most 5 values, header_count names', () => {
+  const t = new HeaderTable(3);
+  t.add('X-A', '1');
+  for (let i = 2; i <= 7; i++) t.add('x-a', String(i));
+  t.add('B', 'b');
+  t.add('C', 'c');
+  t.add('D', 'd');
+  t.add('x-a', 'late');
+  const map = new Map(t.entries());
+  assert.deepEqual(map.get('x-a'), ['1', '2', '3', '4', '5']);
+  assert.equal(map.get('b'), 'b');
+  assert.equal(map.has('d'), false);
+  assert.deepEqual(t.dropped.map((d) => d.reason), ['duplicates', 'duplicates', 'header_count', 'header_count']);
+});
+
+test('header table: replace keeps the position, growing past 128 names keeps every name', () => {
+  const t = new HeaderTable(1280);
+  t.add('host', 'h');
+  t.add('x-forwarded-for', 'forged');
+  const before = t.keys();
+  t.replace('x-forwarded-for', '10.0.0.1');
+  assert.deepEqual(t.keys(), before);
+  assert.equal(t.get('x-forwarded-for'), '10.0.0.1');
+  const big = new HeaderTable(1280);
+  for (let i = 0; i < 300; i++) big.add(`x-h${i}`, 'v');
+  assert.equal(new Set(big.keys()).size, 300);
+});
+
+test('wireText passes UTF-8 bytes through and keeps other bytes one char each', () => {
+  assert.equal(wireText(Buffer.from('é', 'utf8').toString('latin1')), 'é');
+  assert.equal(wireText('\xff\xfe'), '\xff\xfe');
+  assert.equal(wireText('plain'), 'plain');
+});
