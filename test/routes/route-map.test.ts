@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRouter, parseBridgeConfig, type BridgeConfig, type RouteMatch } from '../../src/bridge/route-map.js';
+import { createRouter, parseBridgeConfig, type BridgeConfig, type RoutableRequest, type RouteMatch } from '../../src/bridge/route-map.js';
 
 const FILE = '/etc/m2/bridge.json';
 
@@ -163,7 +163,7 @@ test('a byte order mark is ignored', () => {
 // ---------------------------------------------------------------------------
 // routing
 
-const req = (p: string, pattern: string | undefined) => ({ path: p, headers: pattern === undefined ? {} : { PATTERN: pattern, PATH: p } });
+const req = (p: string, pattern: string | undefined): RoutableRequest => ({ path: p, headers: pattern === undefined ? {} : { PATTERN: pattern, PATH: p } });
 
 test('router: PATTERN is compared exactly, prefix against PATH; the first match wins', () => {
   const routes: Array<{ match: RouteMatch; target: string }> = [
