@@ -1,0 +1,269 @@
+/**
+ * The Dir handler of the server core: serves files under a configured base
+ * directory for one route, like Mongrel2's src/dir.c, with RFC 9110 validators,
+ * conditionals and single byte ranges added (reference/server-core.md §6).
+ * The server gives us a parsed request and writes what we return.
+ */
+import type { Stats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import type { Readable } from 'node:stream';
+import type { DirTarget } from '../../config/types.js';
+import { evaluatePreconditions, ifRangeAllows, type Validators } from './conditional.js';
+import {
+  fileHead,
+  fixedStatus,
+  notModifiedHead,
+  rangeNotSatisfiableHead,
+  redirectHead,
+  type FileHeadFields,
+  type FixedStatus,
+} from './dir-responses.js';
+import { FileRangeStream } from './file-stream.js';
+import { mimeTypeFor } from './mime.js';
+import { evaluateRange } from './range.js';
+import { isInside, targetSuffix } from './target-path.js';
+
+export interface DirRequest {
+  readonly method: string;
+  /** The raw (still percent-encoded) request path, without query. */
+  readonly path: string;
+  /** The request-target as sent (path, query). */
+  readonly uri: string;
+  readonly version: string;
+  /** Lower-case name → first value, or undefined. */
+  header(name: string): string | undefined;
+}
+
+export interface DirResponse {
+  readonly status: number;
+  /** The complete response head; for the fixed error responses also their body. */
+  readonly head: Buffer;
+  /**
+   * Body bytes to send after `head`, or null. It may fail (error event) when
+   * the file vanished, changed or shrank after the head was built: the server
+   * must then close the connection (the client sees a short body).
+   */
+  readonly body: Readable | null;
+  /** Close the connection after this response. */
+  readonly close: boolean;
+  /** Status for the access log. */
+  readonly logStatus: number;
+  /** Body bytes for the access log (Mongrel2: the file size for GET, 0 otherwise). */
+  readonly bytes: number;
+}
+
+export interface DirHandlerOptions {
+  /** Where a relative base is resolved (default process.cwd()). */
+  cwd?: string;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+/** Mongrel2's FR_CACHE_SIZE. */
+const CACHE_SIZE = 32;
+const HEADER_VALUE = /^[\x20-\x7e]+$/;
+
+interface FileRecord {
+  readonly fullPath: Buffer;
+  readonly stats: Stats;
+  /** Undefined for a directory. */
+  readonly fields: FileHeadFields | undefined;
+  loadedAt: number;
+}
+
+/** dir.c's eviction test: any of these changing means a different file. */
+function sameFile(a: Stats, b: Stats): boolean {
+  return (
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.mode === b.mode &&
+    a.size === b.size &&
+    a.ino === b.ino &&
+    a.dev === b.dev
+  );
+}
+
+/** Mongrel2's keep-alive rule: HTTP/1.0 never, HTTP/1.1 unless `Connection: close`. */
+function wantsClose(req: DirRequest): boolean {
+  if (req.version !== 'HTTP/1.1') return true;
+  const connection = req.header('connection');
+  return connection !== undefined && connection.split(',').some((t) => t.trim().toLowerCase() === 'close');
+}
+
+/**
+ * Path-absolute redirect target for a directory requested without its '/':
+ * never `//host` (Mongrel2 builds `//<Host header><uri>/`, an open redirect),
+ * leading slashes collapsed and backslashes escaped so no browser reads it as
+ * scheme-relative. Undefined if it would not be a clean header value.
+ */
+function directoryLocation(req: DirRequest): string | undefined {
+  const q = req.uri.indexOf('?');
+  const query = q >= 0 ? req.uri.slice(q).split('#')[0]! : '';
+  const location = ('/' + req.path.replace(/^\/+/, '') + '/' + query).replace(/\\/g, '%5C');
+  return HEADER_VALUE.test(location) ? location : undefined;
+}
+
+export class DirHandler {
+  private readonly cache = new Map<string, FileRecord>();
+  private base: Buffer | undefined;
+  private readonly now: () => number;
+  private readonly cwd: string;
+
+  constructor(
+    readonly target: DirTarget,
+    readonly routePrefix: string,
+    private readonly mimetypes: ReadonlyMap<string, string>,
+    options: DirHandlerOptions = {},
+  ) {
+    const where = `Dir ${target.id} (base '${target.base}')`;
+    if (!target.base.endsWith('/')) throw new Error(`${where}: base must end in '/'`);
+    if (!Number.isFinite(target.cacheTtl) || target.cacheTtl < 0) {
+      throw new Error(`${where}: cache_ttl must be a number >= 0, got ${target.cacheTtl}`);
+    }
+    if (!HEADER_VALUE.test(target.defaultCtype)) {
+      throw new Error(`${where}: default_ctype '${target.defaultCtype}' is not a valid header value`);
+    }
+    for (const [ext, type] of mimetypes) {
+      if (!HEADER_VALUE.test(type)) throw new Error(`mimetypes['${ext}']: '${type}' is not a valid header value`);
+    }
+    this.now = options.now ?? Date.now;
+    this.cwd = options.cwd ?? process.cwd();
+  }
+
+  async serve(req: DirRequest): Promise<DirResponse> {
+    const nowMs = this.now();
+    const now = Math.floor(nowMs / 1000);
+    const isHead = req.method === 'HEAD';
+    if (req.method !== 'GET' && !isHead) return this.fixed(405, false);
+
+    const prefix = this.routePrefix;
+    // dir.c: a prefix longer than the path, or not starting with '/', is a 404.
+    // A path outside the prefix can only come from a routing bug: refuse it too.
+    if (!prefix.startsWith('/') || prefix.length > req.path.length || !req.path.startsWith(prefix)) {
+      return this.fixed(404, isHead);
+    }
+    const record = await this.lookup(req.path, nowMs);
+    if (record === undefined) return this.fixed(404, isHead);
+
+    const keepAliveClose = wantsClose(req);
+    const f = record.fields;
+    if (f === undefined) {
+      const location = req.path.endsWith('/') ? undefined : directoryLocation(req);
+      if (location === undefined) return this.fixed(404, isHead);
+      return { status: 301, head: redirectHead(location, now), body: null, close: keepAliveClose, logStatus: 301, bytes: 0 };
+    }
+
+    const validators: Validators = { etag: { weak: false, opaque: f.etag }, lastModified: f.lastModified };
+    const pre = evaluatePreconditions(
+      {
+        ifMatch: req.header('if-match'),
+        ifUnmodifiedSince: req.header('if-unmodified-since'),
+        ifNoneMatch: req.header('if-none-match'),
+        ifModifiedSince: req.header('if-modified-since'),
+      },
+      validators,
+      now,
+    );
+    if (pre === 'failed') return this.fixed(412, isHead);
+    if (pre === 'not-modified') {
+      return { status: 304, head: notModifiedHead(f, now), body: null, close: keepAliveClose, logStatus: 304, bytes: 0 };
+    }
+
+    // Ranges apply to GET only (RFC 9110 §14.2); If-Range false → the whole file.
+    const rangeHeader = isHead ? undefined : req.header('range');
+    const ifRange = req.header('if-range');
+    const range =
+      rangeHeader === undefined || (ifRange !== undefined && !ifRangeAllows(ifRange, validators, now))
+        ? ({ kind: 'ignore' } as const)
+        : evaluateRange(rangeHeader, f.size);
+    if (range.kind === 'unsatisfiable') {
+      return { status: 416, head: rangeNotSatisfiableHead(f, now), body: null, close: keepAliveClose, logStatus: 416, bytes: 0 };
+    }
+    const span = range.kind === 'range' ? { start: range.start, end: range.end } : undefined;
+    const start = span?.start ?? 0;
+    const end = span?.end ?? f.size - 1;
+    const length = end - start + 1;
+    const body = isHead || length === 0 ? null : new FileRangeStream(record.fullPath, start, end, record.stats);
+    const status = span ? 206 : 200;
+    return {
+      status,
+      head: fileHead(f, now, span),
+      body,
+      close: keepAliveClose,
+      logStatus: status,
+      bytes: body ? length : 0,
+    };
+  }
+
+  /** Fixed §8.4 responses say `Connection: close`, so we do close after them. */
+  private fixed(status: FixedStatus, isHead: boolean): DirResponse {
+    return { status, head: fixedStatus(status, isHead), body: null, close: true, logStatus: status, bytes: 0 };
+  }
+
+  /** The realpath of the base, resolved on first use (and retried while it fails, like dir.c). */
+  private async resolvedBase(): Promise<Buffer | undefined> {
+    if (this.base === undefined) {
+      const abs = nodePath.resolve(this.cwd, this.target.base);
+      this.base = await fsp.realpath(abs, { encoding: 'buffer' }).catch(() => undefined);
+    }
+    return this.base;
+  }
+
+  /** A cached record still fresh (or re-stat'ed unchanged), else a fresh resolution. */
+  private async lookup(requestPath: string, nowMs: number): Promise<FileRecord | undefined> {
+    const cached = this.cache.get(requestPath);
+    if (cached !== undefined) {
+      this.cache.delete(requestPath); // re-inserted below: most recently used last
+      const fresh = nowMs - cached.loadedAt < this.target.cacheTtl * 1000;
+      const stats = fresh ? cached.stats : await fsp.stat(cached.fullPath).catch(() => undefined);
+      if (stats !== undefined && sameFile(stats, cached.stats)) {
+        if (!fresh) cached.loadedAt = nowMs;
+        this.remember(requestPath, cached);
+        return cached;
+      }
+    }
+    const record = await this.resolve(requestPath, nowMs);
+    if (record !== undefined) this.remember(requestPath, record);
+    return record;
+  }
+
+  private remember(requestPath: string, record: FileRecord): void {
+    this.cache.set(requestPath, record);
+    if (this.cache.size > CACHE_SIZE) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+
+  /**
+   * dir.c's Dir_resolve_file: base + decoded request part, realpath (resolves
+   * `..` and symlinks; fails for a missing file), then the resolved path must
+   * be the base or inside `base/` — dir.c's bare byte-prefix test would also
+   * let `/static/../static2/x` through.
+   */
+  private async resolve(requestPath: string, nowMs: number): Promise<FileRecord | undefined> {
+    const base = await this.resolvedBase();
+    if (base === undefined) return undefined;
+    const suffix = targetSuffix(requestPath, this.routePrefix, this.target.indexFile);
+    if (suffix === undefined) return undefined;
+    const fullPath = await fsp.realpath(Buffer.concat([base, suffix]), { encoding: 'buffer' }).catch(() => undefined);
+    if (fullPath === undefined || !isInside(fullPath, base)) return undefined;
+    const stats = await fsp.stat(fullPath).catch(() => undefined);
+    if (stats === undefined) return undefined;
+    if (stats.isDirectory()) return { fullPath, stats, fields: undefined, loadedAt: nowMs };
+    // FIFOs, sockets and devices are not served (reading a FIFO could block forever).
+    if (!stats.isFile()) return undefined;
+    const lastModified = Math.floor(stats.mtimeMs / 1000);
+    const fields: FileHeadFields = {
+      contentType: mimeTypeFor(fullPath.toString('utf8'), this.mimetypes, this.target.defaultCtype),
+      // dir.c's "%x-%x" of mtime and size, quoted to make it a valid strong entity-tag.
+      etag: `"${lastModified.toString(16)}-${stats.size.toString(16)}"`,
+      lastModified,
+      size: stats.size,
+    };
+    return { fullPath, stats, fields, loadedAt: nowMs };
+  }
+}

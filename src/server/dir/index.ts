@@ -1,0 +1,1 @@
+export { DirHandler, type DirHandlerOptions, type DirRequest, type DirResponse } from './dir-handler.js';
