@@ -37,7 +37,7 @@ export function parseHttpDate(value: string, nowSeconds = Date.now() / 1000): nu
     return toSeconds(year, m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
   }
   m = ASCTIME_DATE.exec(v);
-  if (m) return toSeconds(Number(m[7]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
+  if (m) return toSeconds(Number(m[6]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
   return undefined;
 }
 
