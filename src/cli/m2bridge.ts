@@ -1,5 +1,7 @@
 /**
- * `m2bridge`: PHP-FPM (FastCGI) or an in-process Node app behind Mongrel2. With --workers N the primary
+ * `m2bridge`: PHP-FPM (FastCGI), an HTTP server or an in-process Node app
+ * behind Mongrel2, or several of them routed by a --config file (each
+ * backend created once and shared by its routes). With --workers N the primary
  * forks N workers, each with its own PULL socket (Mongrel2 deals requests
  * round-robin), and forwards SIGTERM/SIGINT so they drain and exit.
  */
@@ -9,9 +11,12 @@ import { createLogger } from '../handler/logger.js';
 import { Bridge } from '../bridge/bridge.js';
 import { FastCgiBackend } from '../../adapters/fastcgi.js';
 import { AppBackend, AppLoadError, loadApp } from '../../adapters/app.js';
+import { HttpBackend } from '../../adapters/http.js';
 import type { Backend } from '../bridge/backend.js';
+import { createRouter, type BackendSpec } from '../bridge/route-map.js';
+import type { HttpRequest } from '../protocol/request.js';
 import { FastCgiClient, parseFastCgiAddress } from '../fastcgi/client.js';
-import { parseBridgeArgs, type BridgeCliOptions } from './m2bridge-options.js';
+import { parseBridgeArgs, type BridgeCliOptions, type ServePlan } from './m2bridge-options.js';
 
 const parsed = parseBridgeArgs(process.argv.slice(2));
 if (!parsed.ok) {
@@ -19,7 +24,9 @@ if (!parsed.ok) {
   process.exit(parsed.exitCode);
 }
 const options = parsed.options;
+const plan = parsed.plan;
 const log = createLogger({ level: options.logLevel });
+if (plan.kind === 'routes' && cluster.isPrimary) for (const w of plan.warnings) log.warn(w);
 
 if (options.workers > 1 && cluster.isPrimary) runPrimary(options);
 else await runWorker(options);
@@ -45,36 +52,71 @@ function runPrimary(opts: BridgeCliOptions): void {
   cluster.on('exit', () => {
     if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
   });
-  log.info({ workers: opts.workers, fcgi: opts.fcgi, app: opts.app, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
+  log.info({ workers: opts.workers, ...describe(opts), sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
 }
 
-/** The backend the flags ask for: FastCGI (--fcgi) or an in-process app (--app). */
-async function createBackend(opts: BridgeCliOptions): Promise<Backend> {
-  if (opts.app !== undefined) {
-    let handler;
-    try {
-      handler = await loadApp(opts.app);
-    } catch (err) {
-      if (!(err instanceof AppLoadError)) throw err;
-      process.stderr.write(`m2bridge: ${err.message}\n`);
-      process.exit(2);
+/** What is served, for the start log line. */
+function describe(opts: BridgeCliOptions): Record<string, unknown> {
+  if (plan.kind === 'routes') return { config: plan.file, backends: [...plan.config.backends].map(([name, spec]) => `${name}:${spec.type}`), routes: plan.config.routes.length };
+  return { fcgi: opts.fcgi, http: opts.http, app: opts.app, root: opts.root };
+}
+
+/** One backend from its spec; `name` labels its log lines and errors. */
+async function createBackend(name: string, spec: BackendSpec): Promise<Backend> {
+  const logger = plan.kind === 'routes' ? log.child({ backend: name }) : log;
+  const timeoutMs = (spec.timeout ?? 60) * 1000;
+  switch (spec.type) {
+    case 'app': {
+      let handler;
+      try {
+        handler = await loadApp(spec.file);
+      } catch (err) {
+        if (!(err instanceof AppLoadError)) throw err;
+        process.stderr.write(`m2bridge: ${plan.kind === 'routes' ? `backends.${name}: ` : ''}${err.message}\n`);
+        process.exit(2);
+      }
+      return new AppBackend({ handler, logger, headTimeoutMs: timeoutMs });
     }
-    return new AppBackend({ handler, logger: log, headTimeoutMs: opts.timeout * 1000 });
+    case 'http':
+      return new HttpBackend({
+        url: spec.url,
+        logger,
+        connections: spec.maxConnections,
+        headersTimeoutMs: timeoutMs,
+        bodyTimeoutMs: timeoutMs,
+        connectTimeoutMs: Math.min(timeoutMs, 10_000),
+        trustForwarded: spec.trustForwarded,
+      });
+    case 'fcgi': {
+      const idle = spec.idle ?? 30;
+      const client = new FastCgiClient({
+        address: parseFastCgiAddress(spec.address),
+        maxConnections: spec.maxConnections ?? 4,
+        keepAlive: idle > 0,
+        ...(idle > 0 ? { idleTimeoutMs: idle * 1000 } : {}),
+        connectTimeoutMs: Math.min(timeoutMs, 10_000),
+        readTimeoutMs: timeoutMs,
+        logger,
+      });
+      return new FastCgiBackend({ client, root: spec.root, index: spec.index, sendfile: spec.sendfile, chroot: options.chroot, logger });
+    }
   }
-  const client = new FastCgiClient({
-    address: parseFastCgiAddress(opts.fcgi!),
-    maxConnections: opts.maxConnections,
-    keepAlive: opts.fcgiIdle > 0,
-    ...(opts.fcgiIdle > 0 ? { idleTimeoutMs: opts.fcgiIdle * 1000 } : {}),
-    connectTimeoutMs: Math.min(opts.timeout, 10) * 1000,
-    readTimeoutMs: opts.timeout * 1000,
-    logger: log,
-  });
-  return new FastCgiBackend({ client, root: opts.root!, index: opts.index, sendfile: opts.sendfile, chroot: opts.chroot, logger: log });
+}
+
+/** The backend (or the router over the config's backends), and every backend to close on drain. */
+async function createBackends(p: ServePlan): Promise<{ backend: Backend | ((req: HttpRequest) => Backend | undefined); all: Backend[] }> {
+  if (p.kind === 'single') {
+    const backend = await createBackend(p.spec.type, p.spec);
+    return { backend, all: [backend] };
+  }
+  const byName = new Map<string, Backend>();
+  for (const [name, spec] of p.config.backends) byName.set(name, await createBackend(name, spec));
+  const route = createRouter(p.config.routes.map((r) => ({ match: r, target: byName.get(r.backend)! })));
+  return { backend: route, all: [...byName.values()] };
 }
 
 async function runWorker(opts: BridgeCliOptions): Promise<void> {
-  const backend = await createBackend(opts);
+  const { backend, all } = await createBackends(plan);
   const connection = new Connection({
     sendSpec: opts.sendSpec,
     recvSpec: opts.recvSpec,
@@ -88,11 +130,11 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
     if (draining) return;
     draining = true;
     log.info({ signal, inflight: bridge.inflight }, 'draining in-flight requests');
-    void bridge.drain(opts.timeout * 1000).then(() => process.exit(0));
+    void bridge.drain(opts.timeout * 1000, all).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
   void connection.ready().then(() => log.info({ sendSpec: opts.sendSpec }, 'worker ready'));
-  if (!cluster.isWorker) log.info({ fcgi: opts.fcgi, app: opts.app, root: opts.root, sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
+  if (!cluster.isWorker) log.info({ ...describe(opts), sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
   await bridge.run();
 }

@@ -39,7 +39,7 @@ test('every flag is parsed', () => {
     { ...r.options },
     {
       fcgi: 'unix:/run/php/fpm.sock', root: '/srv/app', index: 'app.php', sendSpec: 'tcp://127.0.0.1:1', recvSpec: 'ipc:///tmp/x', senderId: 'abc-123', uploadDir: '/tmp/up',
-      chroot: '/var/m2', maxInflight: 7, timeout: 3, workers: 4, logLevel: 'debug', sendfile: true, maxConnections: 5, fcgiIdle: 0,
+      chroot: '/var/m2', maxInflight: 7, timeout: 3, workers: 4, logLevel: 'debug', sendfile: true, maxConnections: 5, fcgiIdle: 0, trustForwarded: false, check: false,
     },
   );
 });
@@ -55,8 +55,17 @@ for (const [argv, pattern] of [
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--send-spec', 'localhost:9997'], /ZeroMQ address/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--log-level', 'loud'], /log-level/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--bogus'], /unknown option/],
-  [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--app', 'app.js'], /cannot be used together/],
-  [[], /one of --fcgi or --app/],
+  [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--app', 'app.js'], /--fcgi and --app cannot be used together/],
+  [['--http', 'http://127.0.0.1:3000', '--app', 'app.js'], /--http and --app cannot be used together/],
+  [['--http', 'http://127.0.0.1:3000', '--config', 'b.json'], /--http and --config cannot be used together \(give several backends in a --config file\)/],
+  [['--http', 'ftp://127.0.0.1:21'], /--http.*not ftp:/],
+  [['--http', 'http://user:pw@127.0.0.1:3000'], /--http.*must not contain credentials/],
+  [['--http', '127.0.0.1:3000'], /--http.*expected an http:\/\/ or https:\/\/ URL/],
+  [['--http', 'http://127.0.0.1:3000/?x=1'], /--http.*must not have a query/],
+  [['--http', 'http://127.0.0.1:3000', '--root', '/x'], /--root only applies to --fcgi/],
+  [['--app', 'a.js', '--trust-forwarded'], /--trust-forwarded only applies to --http/],
+  [['--http', 'http://127.0.0.1:3000', '--max-connections', '0'], /--max-connections/],
+  [[], /one of --fcgi, --http, --app or --config is required/],
   [['--fcgi', '127.0.0.1:9000', '--root', '/x', '--fcgi-idle', '-1'], /--fcgi-idle/],
 ] as const) {
   test(`bad flags ${argv.join(' ')}: exit 2 with a clear message`, () => {
