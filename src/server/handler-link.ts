@@ -1,0 +1,130 @@
+/**
+ * The core's 0MQ side of handler routes (handler-protocol.md §0): per
+ * send_spec one PUSH socket that the core binds (identity = send_ident) and
+ * per recv_spec one SUB socket that it binds, subscribed to recv_ident.
+ * Handlers configured with the same specs share these sockets, as in
+ * Mongrel2.
+ *
+ * Sends are queued per PUSH socket and go out one at a time in order; with no
+ * handler connected they wait (as Mongrel2's blocking send does). The queue
+ * is bounded (`limits.handler_queue`): past it `send` refuses and the caller
+ * answers 502.
+ */
+import { Push, Subscriber } from 'zeromq';
+import type { HandlerTarget } from '../config/types.js';
+import type { Logger } from '../handler/logger.js';
+
+interface PushLink {
+  readonly spec: string;
+  readonly socket: Push;
+  readonly queue: Buffer[];
+  sending: boolean;
+  closed: boolean;
+}
+
+interface SubLink {
+  readonly spec: string;
+  readonly socket: Subscriber;
+  /** The first handler configured with this recv_spec: where dead-id notices go. */
+  readonly owner: HandlerTarget;
+  loop?: Promise<void>;
+}
+
+export type ReplySink = (frame: Buffer, from: HandlerTarget) => void;
+
+export class HandlerLinks {
+  private readonly pushes = new Map<string, PushLink>();
+  private readonly subs = new Map<string, SubLink>();
+
+  constructor(
+    targets: Iterable<HandlerTarget>,
+    private readonly onReply: ReplySink,
+    private readonly log: Logger,
+    private readonly maxQueue: number,
+  ) {
+    for (const t of targets) {
+      if (!this.pushes.has(t.sendSpec)) {
+        // Mongrel2 sets send_ident as the PUSH identity, which has no effect on PUSH; it goes in each message instead.
+        const socket = new Push({ linger: 0 });
+        this.pushes.set(t.sendSpec, { spec: t.sendSpec, socket, queue: [], sending: false, closed: false });
+      }
+      const sub = this.subs.get(t.recvSpec);
+      if (!sub) {
+        const socket = new Subscriber({ linger: 0 });
+        socket.subscribe(t.recvIdent);
+        this.subs.set(t.recvSpec, { spec: t.recvSpec, socket, owner: t });
+      } else if (sub.owner.recvIdent !== t.recvIdent) {
+        sub.socket.subscribe(t.recvIdent);
+      }
+    }
+  }
+
+  /** Binds every socket; rejects naming the spec that could not be bound. */
+  async bind(): Promise<void> {
+    for (const link of [...this.pushes.values(), ...this.subs.values()]) {
+      try {
+        await link.socket.bind(link.spec);
+      } catch (err) {
+        throw new Error(`cannot bind handler socket ${link.spec}: ${(err as Error).message}`);
+      }
+    }
+    for (const sub of this.subs.values()) sub.loop = this.receive(sub);
+  }
+
+  private async receive(sub: SubLink): Promise<void> {
+    try {
+      // Mongrel2 reads one part at a time: each part is a reply of its own.
+      for await (const parts of sub.socket) {
+        for (const part of parts) {
+          try {
+            this.onReply(part, sub.owner);
+          } catch (err) {
+            this.log.error({ err, spec: sub.spec }, 'reply handling failed');
+          }
+        }
+      }
+    } catch (err) {
+      if (!sub.socket.closed) this.log.error({ err, spec: sub.spec }, 'handler receive loop ended');
+    }
+  }
+
+  /** Queues one message for the handler; false when its queue is full or closed. */
+  send(target: HandlerTarget, message: Buffer): boolean {
+    const link = this.pushes.get(target.sendSpec);
+    if (!link || link.closed || link.queue.length >= this.maxQueue) return false;
+    link.queue.push(message);
+    if (!link.sending) void this.drain(link);
+    return true;
+  }
+
+  /** Messages waiting for a handler, per send_spec. */
+  queued(target: HandlerTarget): number {
+    return this.pushes.get(target.sendSpec)?.queue.length ?? 0;
+  }
+
+  private async drain(link: PushLink): Promise<void> {
+    link.sending = true;
+    try {
+      while (link.queue.length > 0 && !link.closed) {
+        const msg = link.queue[0]!;
+        await link.socket.send(msg);
+        link.queue.shift();
+      }
+    } catch (err) {
+      if (!link.closed) this.log.error({ err, spec: link.spec }, 'sending to the handler failed');
+      link.queue.length = 0;
+    } finally {
+      link.sending = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const link of this.pushes.values()) {
+      link.closed = true;
+      link.queue.length = 0;
+      link.socket.close();
+    }
+    for (const sub of this.subs.values()) sub.socket.close();
+    await Promise.all([...this.subs.values()].map((s) => s.loop));
+  }
+}
