@@ -8,7 +8,9 @@
  *
  * Interim 1xx responses (`100 Continue` for `Expect: 100-continue`,
  * `writeEarlyHints`, `writeProcessing`) are skipped: the bridge cannot relay
- * them. `101 Switching Protocols` is an error: there is no upgrade path.
+ * them. `101 Switching Protocols` is an error, unless the parser reads the
+ * answer to an upgrade request (`upgrade: true`): then the 101 head is
+ * reported and every byte after it is data of the upgraded stream.
  */
 
 export class ResponseParseError extends Error {
@@ -32,13 +34,14 @@ export interface ResponseParserEvents {
   end(): void;
 }
 
-type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' | 'done';
+type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' | 'upgraded' | 'done';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
 export class ResponseParser {
   readonly #headRequest: boolean;
+  readonly #upgrade: boolean;
   readonly #maxHead: number;
   readonly #on: ResponseParserEvents;
   #state: State = 'head';
@@ -46,8 +49,9 @@ export class ResponseParser {
   #pending: Buffer = Buffer.alloc(0);
   #remaining = 0;
 
-  constructor(options: { method: string; maxHeadBytes?: number }, events: ResponseParserEvents) {
+  constructor(options: { method: string; maxHeadBytes?: number; upgrade?: boolean }, events: ResponseParserEvents) {
     this.#headRequest = options.method === 'HEAD';
+    this.#upgrade = options.upgrade ?? false;
     this.#maxHead = options.maxHeadBytes ?? 1024 * 1024;
     this.#on = events;
   }
@@ -108,6 +112,7 @@ export class ResponseParser {
           buf = this.#takeTrailers(buf);
           break;
         case 'close':
+        case 'upgraded':
           this.#on.data(buf);
           buf = buf.subarray(buf.length);
           break;
@@ -124,7 +129,7 @@ export class ResponseParser {
    */
   finish(): void {
     if (this.#state === 'done') return;
-    if (this.#state === 'close') {
+    if (this.#state === 'close' || this.#state === 'upgraded') {
       this.#finishBody();
       return;
     }
@@ -161,7 +166,12 @@ export class ResponseParser {
       if (colon <= 0) throw new ResponseParseError(`bad header line ${JSON.stringify(line)}`);
       headers.push([line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
     }
-    if (status === 101) throw new ResponseParseError('101 Switching Protocols: upgrades are not supported');
+    if (status === 101) {
+      if (!this.#upgrade) throw new ResponseParseError('101 Switching Protocols: upgrades are not supported');
+      this.#on.head({ status, reason, headers, bodyless: false });
+      this.#state = 'upgraded';
+      return rest;
+    }
     if (status < 200) return rest; // interim response: the real head follows
 
     const bodyless = this.#headRequest || status === 204 || status === 304;

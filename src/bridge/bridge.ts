@@ -9,10 +9,11 @@ import { STATUS_CODES } from 'node:http';
 import type { Connection, Request } from '../handler/connection.js';
 import type { Logger } from '../handler/logger.js';
 import { UploadError } from '../handler/uploads.js';
-import type { HttpRequest } from '../protocol/request.js';
+import type { HttpRequest, WebSocketHandshake } from '../protocol/request.js';
 import { BackendError, type Backend } from './backend.js';
 import { openRequestBody, StreamingUploads, type RequestBody } from './request-body.js';
 import { writeResponse } from './response-writer.js';
+import { handshakeAsRequest, WebSocketTunnel } from './websocket-tunnel.js';
 
 export interface BridgeOptions {
   connection: Connection;
@@ -32,6 +33,8 @@ export class Bridge {
   readonly #uploads: StreamingUploads;
   /** In-flight requests by connection id, to abort them on disconnect. */
   readonly #inflight = new Map<number, Set<AbortController>>();
+  /** Open websocket tunnels by connection id. */
+  readonly #tunnels = new Map<number, WebSocketTunnel>();
   #count = 0;
   #idle: (() => void) | undefined;
   #running: Promise<void> | undefined;
@@ -70,6 +73,8 @@ export class Bridge {
   async drain(timeoutMs = 30_000, backends: readonly Backend[] = this.#backends): Promise<void> {
     await this.#conn.stopReceiving();
     await this.#running;
+    // Websockets have no natural end: close them now rather than at the timeout.
+    for (const tunnel of this.#tunnels.values()) tunnel.shutdown();
     if (this.#count > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
@@ -88,8 +93,10 @@ export class Bridge {
         this.#uploads.push(msg);
         return;
       case 'websocket-handshake':
-        // This backend kind has no websocket support: refuse the upgrade.
-        void this.#errorPage(msg, 501, true);
+        void this.#tunnel(msg).catch((err: unknown) => this.#log.error({ err, connId: msg.connId }, 'websocket failed unexpectedly'));
+        return;
+      case 'websocket':
+        this.#tunnels.get(msg.connId)?.push(msg);
         return;
       default:
         this.#log.debug({ kind: msg.kind, connId: msg.connId }, 'ignored a message the bridge does not serve');
@@ -159,6 +166,29 @@ export class Bridge {
     } finally {
       body?.stream?.destroy();
       await body?.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'could not remove the upload file'));
+      this.#untrack(req.connId, ac);
+    }
+  }
+
+  /** A websocket upgrade: a tunnel to the backend for the life of the connection. */
+  async #tunnel(req: WebSocketHandshake): Promise<void> {
+    const backend = this.#route(handshakeAsRequest(req));
+    const upgrade = backend?.upgrade?.bind(backend);
+    if (!backend || !upgrade || this.#count >= this.#maxInflight) {
+      // 501: this backend has no websocket support.
+      await this.#errorPage(req, !backend ? 404 : !upgrade ? 501 : 503, true);
+      return;
+    }
+    const ac = new AbortController();
+    this.#track(req.connId, ac);
+    const tunnel = new WebSocketTunnel({ connection: this.#conn, req, backend: { name: backend.name, upgrade }, signal: ac.signal, logger: this.#log });
+    this.#tunnels.get(req.connId)?.shutdown();
+    this.#tunnels.set(req.connId, tunnel);
+    try {
+      const status = await tunnel.run();
+      if (status !== undefined) await this.#errorPage(req, status, true);
+    } finally {
+      if (this.#tunnels.get(req.connId) === tunnel) this.#tunnels.delete(req.connId);
       this.#untrack(req.connId, ac);
     }
   }
