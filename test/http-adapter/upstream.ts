@@ -30,8 +30,8 @@ export interface Upstream {
   held(): { arrived: Promise<void>; closed: Promise<{ aborted: boolean; complete: boolean }> };
   /** Lets the pending /stream response end. */
   release(): void;
-  /** Upgrade requests the ws server saw (their raw headers). */
-  readonly upgrades: string[][];
+  /** Upgrade requests the ws server saw. */
+  readonly upgrades: Array<{ url: string; rawHeaders: string[] }>;
   /** Resolves when the next ws connection (one not yet open) closes. */
   wsClosed(): Promise<void>;
   close(): Promise<void>;
@@ -39,7 +39,7 @@ export interface Upstream {
 
 export async function startUpstream(): Promise<Upstream> {
   const seen: Seen[] = [];
-  const upgrades: string[][] = [];
+  const upgrades: Array<{ url: string; rawHeaders: string[] }> = [];
   let streamGate = gate();
   let arrived = gate();
   let closed = gate<{ aborted: boolean; complete: boolean }>();
@@ -117,7 +117,7 @@ export async function startUpstream(): Promise<Upstream> {
     }
   });
   const wss = new WebSocketServer({ server });
-  wss.on('headers', (_headers, req) => upgrades.push(req.rawHeaders));
+  wss.on('headers', (_headers, req) => upgrades.push({ url: req.url ?? '', rawHeaders: req.rawHeaders }));
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     const closing = wsClose;
