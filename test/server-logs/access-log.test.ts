@@ -4,7 +4,7 @@ import { formatAccessLine, type AccessLogEntry } from '../../src/server/logs/acc
 import { parseExact } from '../../src/protocol/tnetstring.js';
 
 const ENTRY: AccessLogEntry = {
-  hostName: 'localhost',
+  host: 'localhost',
   remoteAddr: '127.0.0.1',
   remotePort: 54321,
   time: 1700000000,
@@ -40,7 +40,7 @@ test('field order and types survive a tnetstring parse', () => {
 });
 
 test('wire fields keep their bytes; the host name is UTF-8 from the config', () => {
-  const line = formatAccessLine({ ...ENTRY, hostName: 'café', path: '/a\u00ff' });
+  const line = formatAccessLine({ ...ENTRY, host: 'café', path: '/a\u00ff' });
   assert.ok(line.includes(Buffer.from('5:caf\u00c3\u00a9,', 'latin1')), line.toString('latin1'));
   assert.ok(line.includes(Buffer.from('3:/a\u00ff,', 'latin1')), line.toString('latin1'));
 });

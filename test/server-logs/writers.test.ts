@@ -9,7 +9,7 @@ import { AccessLog, createErrorLog, errorLogLevel } from '../../src/server/logs/
 import { formatAccessLine, type AccessLogEntry } from '../../src/server/logs/access-log.js';
 
 const entry = (n: number): AccessLogEntry => ({
-  hostName: 'localhost',
+  host: 'localhost',
   remoteAddr: '127.0.0.1',
   remotePort: 40000 + n,
   time: 1700000000 + n,

@@ -3,27 +3,14 @@
  * per request, then '\n':
  *   [host name, remote addr, remote port#, unix time#, method, path, version, status#, size#]
  * e.g. `80:9:localhost,9:127.0.0.1,5:54321#10:1700000000#3:GET,1:/,8:HTTP/1.1,3:200#4:1234#]\n`.
- * Pure: the caller supplies the time.
+ * Pure: the caller supplies the time. The host name is the configured one
+ * (UTF-8, as in the config); method, path and version are written as the
+ * latin1 bytes the parser decoded, so the log holds what the client sent.
  */
 import { encode } from '../../protocol/tnetstring.js';
+import type { AccessLogEntry } from '../types.js';
 
-export interface AccessLogEntry {
-  /** The selected host's configured name (not the Host header). UTF-8, as in the config. */
-  readonly hostName: string;
-  readonly remoteAddr: string;
-  readonly remotePort: number;
-  /** Unix time in whole seconds. */
-  readonly time: number;
-  /** As received (latin1 bytes); Mongrel2 writes `JSON`/`XML` for socket messages. */
-  readonly method: string;
-  /** The raw request path as received (latin1 bytes), without query or fragment. */
-  readonly path: string;
-  /** As received, e.g. `HTTP/1.1` (Mongrel2 writes '' for JSON socket messages). */
-  readonly version: string;
-  readonly status: number;
-  /** Bytes counted for the response, as each handler reports it. */
-  readonly size: number;
-}
+export type { AccessLogEntry };
 
 const NUMERIC = ['remotePort', 'time', 'status', 'size'] as const;
 const NEWLINE = Buffer.from('\n', 'latin1');
@@ -36,7 +23,7 @@ export function formatAccessLine(entry: AccessLogEntry): Buffer {
   // Wire fields keep their bytes: latin1 round-trips what the parser decoded.
   const wire = (s: string): Buffer => Buffer.from(s, 'latin1');
   const line = encode([
-    entry.hostName,
+    entry.host,
     wire(entry.remoteAddr),
     entry.remotePort,
     entry.time,
