@@ -124,10 +124,10 @@ export class DirHandler {
       throw new Error(`${where}: cache_ttl must be a number >= 0, got ${target.cacheTtl}`);
     }
     if (!HEADER_VALUE.test(target.defaultCtype)) {
-      throw new Error(`${where}: default_ctype '${target.defaultCtype}' is not a valid header value`);
+      throw new Error(`${where}: default_ctype ${JSON.stringify(target.defaultCtype)} is not a valid header value`);
     }
     for (const [ext, type] of mimetypes) {
-      if (!HEADER_VALUE.test(type)) throw new Error(`mimetypes['${ext}']: '${type}' is not a valid header value`);
+      if (!HEADER_VALUE.test(type)) throw new Error(`mimetypes[${JSON.stringify(ext)}]: ${JSON.stringify(type)} is not a valid header value`);
     }
     this.now = options.now ?? Date.now;
     this.cwd = options.cwd ?? process.cwd();
