@@ -248,7 +248,7 @@ export class WebSocketTunnel {
     if (scan.forward > 0 && !(await this.#send(chunk.subarray(0, scan.forward)))) return false;
     if (scan.error !== undefined) {
       this.#log.error({ connId: this.#req.connId, backend: this.#backend.name }, `bad frame from the backend: ${scan.error}`);
-      await this.#close(CloseCode.InternalError, 'bad frame from the backend');
+      await this.#close(CloseCode.InternalError, 'bad frame from the backend', true);
       return false;
     }
     if (scan.close) {
@@ -269,13 +269,13 @@ export class WebSocketTunnel {
       frame = buildFrame(msg.body, { opcode: msg.opcode, rsv: msg.rsv, mask: randomBytes(4) });
     } catch (err) {
       this.#log.warn({ connId: this.#req.connId, flags: msg.flags }, `unforwardable client frame: ${(err as Error).message}`);
-      void this.#close(CloseCode.ProtocolError, 'bad frame');
+      void this.#close(CloseCode.ProtocolError, 'bad frame', true);
       return;
     }
     const queued = this.#phase === 'open' ? (this.#duplex?.writableLength ?? 0) : this.#earlyBytes;
     if (queued > 0 && queued + frame.length > this.#maxBuffered) {
       this.#log.warn({ connId: this.#req.connId, queued, frame: frame.length, max: this.#maxBuffered }, 'the backend is not reading client frames: closing with 1008');
-      void this.#close(CloseCode.PolicyViolation, 'backend not reading');
+      void this.#close(CloseCode.PolicyViolation, 'backend not reading', true);
       return;
     }
     if (this.#phase === 'open') {
@@ -305,8 +305,9 @@ export class WebSocketTunnel {
   /**
    * Ends the tunnel with a close frame of ours to whichever side has not had
    * one (to the client only on a frame boundary), then the close message.
+   * `abandon`: the backend is failing or not reading; do not wait for it.
    */
-  async #close(code: number, reason: string): Promise<void> {
+  async #close(code: number, reason: string, abandon = false): Promise<void> {
     if (this.#phase === 'closed') return;
     if (this.#phase === 'connecting') {
       this.#phase = 'closed';
@@ -326,6 +327,7 @@ export class WebSocketTunnel {
       await this.#send(buildCloseFrame(code, reason));
     }
     await this.#finish();
+    if (abandon) this.#duplex?.destroy();
   }
 
   /** Both close frames went by (or were given up on): close the client connection and end the backend stream. */
