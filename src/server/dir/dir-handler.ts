@@ -17,7 +17,7 @@ import {
   rangeNotSatisfiableHead,
   redirectHead,
   type FileHeadFields,
-  type FixedStatus,
+  type DirFixedStatus,
 } from './dir-responses.js';
 import { FileRangeStream } from './file-stream.js';
 import { mimeTypeFor } from './mime.js';
@@ -199,7 +199,7 @@ export class DirHandler {
   }
 
   /** Fixed §8.4 responses say `Connection: close`, so we do close after them. */
-  private fixed(status: FixedStatus, isHead: boolean): DirResponse {
+  private fixed(status: DirFixedStatus, isHead: boolean): DirResponse {
     return { status, head: fixedStatus(status, isHead), body: null, close: true, logStatus: status, bytes: 0 };
   }
 

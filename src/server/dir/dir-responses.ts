@@ -1,41 +1,23 @@
 /**
- * The bytes of every response head the Dir handler sends. The fixed error
- * responses (server-core.md §8.4) are built here too until
- * src/server/http/responses.ts (`fixedResponse`, `SERVER_HEADER`) lands;
- * `fixedStatus` is the one place to switch over.
+ * The bytes of every response head the Dir handler sends. The error
+ * responses are the server's fixed ones (server-core.md §8.4).
  */
+import { SERVER_HEADER, fixedResponse } from '../http/responses.js';
 import { formatHttpDate } from './http-date.js';
 
-/** The Server: value (Mongrel2's VERSION). */
-export const DIR_SERVER_HEADER = 'Mongrel2/1.13.0';
-
-const REASONS: Readonly<Record<number, string>> = {
-  200: 'OK',
-  206: 'Partial Content',
-  301: 'Moved Permanently',
-  304: 'Not Modified',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  412: 'Precondition Failed',
-  416: 'Range Not Satisfiable',
-  500: 'Internal Server Error',
-};
-
-export type FixedStatus = 404 | 405 | 412 | 500;
+export type DirFixedStatus = 404 | 405 | 412;
 
 /**
- * §8.4: status line, Content-Type: text/plain, Connection: close,
- * Content-Length, Server, blank line, reason as body. The 405 also carries
- * `Allow: GET, HEAD` (RFC 9110 §15.5.6 requires it; Mongrel2 omits it).
- * With `headOnly` the body is left off (a HEAD response has none).
+ * A fixed §8.4 response. The 405 also carries `Allow: GET, HEAD` (RFC 9110
+ * §15.5.6 requires it; Mongrel2 omits it). With `headOnly` the body is left
+ * off: a HEAD response has none (Mongrel2 sends it anyway).
  */
-export function fixedStatus(status: FixedStatus, headOnly: boolean): Buffer {
-  const reason = REASONS[status]!;
-  const allow = status === 405 ? 'Allow: GET, HEAD\r\n' : '';
-  const head =
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nConnection: close\r\n` +
-    `Content-Length: ${Buffer.byteLength(reason)}\r\n${allow}Server: ${DIR_SERVER_HEADER}\r\n\r\n`;
-  return Buffer.from(headOnly ? head : head + reason, 'latin1');
+export function fixedStatus(status: DirFixedStatus, headOnly: boolean): Buffer {
+  const bytes = fixedResponse(status);
+  const bodyStart = bytes.indexOf('\r\n\r\n') + 4;
+  let head = bytes.subarray(0, bodyStart).toString('latin1');
+  if (status === 405) head = head.replace('\r\nServer: ', '\r\nAllow: GET, HEAD\r\nServer: ');
+  return headOnly ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), bytes.subarray(bodyStart)]);
 }
 
 /** What a file response says about the file. */
@@ -69,7 +51,7 @@ export function fileHead(f: FileHeadFields, nowSeconds: number, range?: { start:
     `Last-Modified: ${formatHttpDate(f.lastModified)}`,
     `ETag: ${f.etag}`,
     'Accept-Ranges: bytes',
-    `Server: ${DIR_SERVER_HEADER}`,
+    `Server: ${SERVER_HEADER}`,
   ]);
 }
 
@@ -80,7 +62,7 @@ export function notModifiedHead(f: FileHeadFields, nowSeconds: number): Buffer {
     `Date: ${formatHttpDate(nowSeconds)}`,
     `Last-Modified: ${formatHttpDate(f.lastModified)}`,
     `ETag: ${f.etag}`,
-    `Server: ${DIR_SERVER_HEADER}`,
+    `Server: ${SERVER_HEADER}`,
   ]);
 }
 
@@ -91,7 +73,7 @@ export function rangeNotSatisfiableHead(f: FileHeadFields, nowSeconds: number): 
     `Date: ${formatHttpDate(nowSeconds)}`,
     `Content-Range: bytes */${f.size}`,
     'Content-Length: 0',
-    `Server: ${DIR_SERVER_HEADER}`,
+    `Server: ${SERVER_HEADER}`,
   ]);
 }
 
@@ -102,6 +84,6 @@ export function redirectHead(location: string, nowSeconds: number): Buffer {
     `Date: ${formatHttpDate(nowSeconds)}`,
     `Location: ${location}`,
     'Content-Length: 0',
-    `Server: ${DIR_SERVER_HEADER}`,
+    `Server: ${SERVER_HEADER}`,
   ]);
 }
