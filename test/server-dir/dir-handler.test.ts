@@ -493,6 +493,10 @@ describe('stat cache', () => {
     const res = await h.serve(request('GET', '/static/ten.txt'));
     assert.equal(res.status, 200);
     await assert.rejects(fetchFrom(h, request('GET', '/static/ten.txt')), /changed between stat and read/);
+    // The failed body dropped the stale record: the retry sees the new file at once.
+    const retry = await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal(retry.body.toString(), 'changed!!!');
+    assert.notEqual(retry.head.get('Last-Modified'), formatHttpDate(MTIME));
   });
 });
 

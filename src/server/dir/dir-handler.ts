@@ -186,7 +186,11 @@ export class DirHandler {
     const start = span?.start ?? 0;
     const end = span?.end ?? f.size - 1;
     const length = end - start + 1;
-    const body = isHead || length === 0 ? null : new FileRangeStream(record.fullPath, start, end, record.stats);
+    // A body that finds the file changed drops the cached record, so the retry gets a fresh stat.
+    const forget = (): void => {
+      if (this.cache.get(req.path) === record) this.cache.delete(req.path);
+    };
+    const body = isHead || length === 0 ? null : new FileRangeStream(record.fullPath, start, end, record.stats, forget);
     const status = span ? 206 : 200;
     return {
       status,

@@ -7,7 +7,8 @@
  * is gone, was replaced, or is shorter than promised when we get to it, the
  * stream is destroyed with an error instead of sending different bytes; the
  * server must then close the connection: the client sees a short body and
- * knows the response is incomplete. A file that grew is cut at the promised end.
+ * knows the response is incomplete. A file that grows after it was opened is
+ * cut at the promised end.
  */
 import * as fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -33,6 +34,8 @@ export class FileRangeStream extends Readable {
     /** Inclusive, like fs.createReadStream's `end`. */
     readonly end: number,
     private readonly identity: FileIdentity,
+    /** Called when the file is found to differ from `identity` (the caller drops its cached stat). */
+    private readonly onChanged: () => void = () => {},
     highWaterMark = FILE_CHUNK_SIZE,
   ) {
     super({ highWaterMark });
@@ -43,7 +46,10 @@ export class FileRangeStream extends Readable {
   // Node calls _read again only after a push(), and push() is the last thing
   // readChunk does, so two reads never overlap.
   override _read(size: number): void {
-    this.readChunk(size).catch((err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))));
+    this.readChunk(size).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.onChanged();
+      this.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
   }
 
   private async readChunk(size: number): Promise<void> {
@@ -57,6 +63,7 @@ export class FileRangeStream extends Readable {
       const st = await handle.stat();
       const id = this.identity;
       if (st.ino !== id.ino || st.dev !== id.dev || st.mtimeMs !== id.mtimeMs || st.size < this.endExclusive) {
+        this.onChanged();
         throw new Error(`${this.filePath.toString()}: file changed between stat and read`);
       }
     }
@@ -69,6 +76,7 @@ export class FileRangeStream extends Readable {
     const { bytesRead } = await this.handle.read(buf, 0, want, this.position);
     if (this.destroyed) return;
     if (bytesRead === 0) {
+      this.onChanged();
       throw new Error(`${this.filePath.toString()}: file shrank to ${this.position} bytes while being sent`);
     }
     this.position += bytesRead;
