@@ -106,6 +106,11 @@ function directoryLocation(req: DirRequest): string | undefined {
   return HEADER_VALUE.test(location) ? location : undefined;
 }
 
+/** A response that is all head (fixed error bodies live inside `head`). */
+function bodiless(status: number, head: Buffer, close: boolean): DirResponse {
+  return { status, head, body: null, close, logStatus: status, bytes: 0 };
+}
+
 export class DirHandler {
   private readonly cache = new Map<string, FileRecord>();
   private base: Buffer | undefined;
@@ -153,7 +158,7 @@ export class DirHandler {
     if (f === undefined) {
       const location = req.path.endsWith('/') ? undefined : directoryLocation(req);
       if (location === undefined) return this.fixed(404, isHead);
-      return { status: 301, head: redirectHead(location, now), body: null, close: keepAliveClose, logStatus: 301, bytes: 0 };
+      return bodiless(301, redirectHead(location, now), keepAliveClose);
     }
 
     const validators: Validators = { etag: { weak: false, opaque: f.etag }, lastModified: f.lastModified };
@@ -169,7 +174,7 @@ export class DirHandler {
     );
     if (pre === 'failed') return this.fixed(412, isHead);
     if (pre === 'not-modified') {
-      return { status: 304, head: notModifiedHead(f, now), body: null, close: keepAliveClose, logStatus: 304, bytes: 0 };
+      return bodiless(304, notModifiedHead(f, now), keepAliveClose);
     }
 
     // Ranges apply to GET only (RFC 9110 §14.2); If-Range false → the whole file.
@@ -180,7 +185,7 @@ export class DirHandler {
         ? ({ kind: 'ignore' } as const)
         : evaluateRange(rangeHeader, f.size);
     if (range.kind === 'unsatisfiable') {
-      return { status: 416, head: rangeNotSatisfiableHead(f, now), body: null, close: keepAliveClose, logStatus: 416, bytes: 0 };
+      return bodiless(416, rangeNotSatisfiableHead(f, now), keepAliveClose);
     }
     const span = range.kind === 'range' ? { start: range.start, end: range.end } : undefined;
     const start = span?.start ?? 0;
@@ -204,7 +209,7 @@ export class DirHandler {
 
   /** Fixed §8.4 responses say `Connection: close`, so we do close after them. */
   private fixed(status: DirFixedStatus, isHead: boolean): DirResponse {
-    return { status, head: fixedStatus(status, isHead), body: null, close: true, logStatus: status, bytes: 0 };
+    return bodiless(status, fixedStatus(status, isHead), true);
   }
 
   /** The realpath of the base, resolved on first use (and retried while it fails, like dir.c). */
