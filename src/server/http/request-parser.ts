@@ -66,11 +66,9 @@ export function parseHead(buf: Buffer, start: number, limits: ParserLimits = {})
     if (accepting[state] === 1) return extract(buf, start, i + 1, limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT);
   }
   if (buf.length - start >= maxHead) {
-    return {
-      kind: 'error',
-      offset: start + maxHead,
-      reason: `request head larger than ${maxHead} bytes (limits.buffer_size) at byte ${start + maxHead}`,
-    };
+    // The buffer is full and the head is still open: the last byte that fits is where it went wrong.
+    const at = start + maxHead - 1;
+    return { kind: 'error', offset: at, reason: `request head does not fit in ${maxHead} bytes (limits.buffer_size) at byte ${at}` };
   }
   return { kind: 'incomplete' };
 }
