@@ -201,3 +201,11 @@ test('router: a PATTERN header sent as a list never matches a pattern route', ()
   const route = createRouter([{ match: { pattern: '/a' }, target: 'a' }]);
   assert.equal(route({ path: '/a', headers: { PATTERN: ['/a', '/a'] } }), undefined);
 });
+
+test('examples/bridge.json is a valid config without warnings', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const file = new URL('../../examples/bridge.json', import.meta.url).pathname;
+  const { config, warnings } = ok(await readFile(file, 'utf8'), file);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual([...config.backends.keys()], ['legacy', 'api', 'web']);
+});
