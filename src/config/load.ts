@@ -126,8 +126,10 @@ class Loader {
     private readonly db: Database.Database,
     private readonly ast: ConfigAst,
   ) {
-    for (const a of ast.assignments) this.noteDuplicate(this.vars, a.name, a.namePos, 'variable');
-    for (const a of ast.assignments) this.vars.set(a.name, a);
+    for (const a of ast.assignments) {
+      this.noteDuplicate(this.vars, a.name, a.namePos, `variable ${a.name}`);
+      this.vars.set(a.name, a);
+    }
   }
 
   private fail(pos: SourcePos | undefined, message: string): never {
@@ -136,7 +138,7 @@ class Loader {
 
   private noteDuplicate(seen: ReadonlyMap<string, unknown>, name: string, pos: SourcePos, what: string): void {
     if (seen.has(name)) {
-      this.summary.warnings.push(`${this.ast.file}:${pos.line}:${pos.column}: ${what} ${JSON.stringify(name)} given again; the last one wins (as in m2sh)`);
+      this.summary.warnings.push(`${this.ast.file}:${pos.line}:${pos.column}: ${what} given again; the last one wins (as in m2sh)`);
     }
   }
 
@@ -213,7 +215,7 @@ class Loader {
   private walkHash(hash: HashNode, what: string): HashEntry[] {
     const seen = new Map<string, true>();
     for (const e of hash.entries) {
-      this.noteDuplicate(seen, e.key, e.keyPos, `${what} key`);
+      this.noteDuplicate(seen, e.key, e.keyPos, `${what} key ${JSON.stringify(e.key)}`);
       seen.set(e.key, true);
     }
     return tstOrder(hash.entries.map((e) => [e.key, e] as const)).map(([, e]) => e);
