@@ -143,6 +143,7 @@ export class ChunkedDecoder {
           else this.state = 'trailer';
           break;
         case 'trailer-lf':
+          this.trailerBytes++;
           if (b !== LF) fail(`CR not followed by LF in the trailer (got ${show(b)})`, i);
           this.state = 'trailer-start';
           break;
