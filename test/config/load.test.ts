@@ -101,7 +101,7 @@ servers = [main]`,
     ['70:1:n,19:9223372036854775807#3:ref,4:text,4:list,19:1:1#1:x,8:1:k,1:2#}]}', 'text'],
   ]);
   assert.equal(rows(db, 'SELECT count(*) FROM mimetype')[0]![0], 857);
-  assert.deepEqual(rows(db, 'SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name').flat(), [
+  assert.deepEqual(rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").flat(), [
     'directory', 'filter', 'handler', 'host', 'log', 'mimetype', 'proxy', 'route', 'server', 'setting', 'statistic', 'xrequest',
   ]);
 });
