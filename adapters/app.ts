@@ -12,6 +12,13 @@
  * Where does a disconnect abort the app? Here: the bridge's AbortSignal
  * destroys the request's socket, which Node reports to the app as 'close' on
  * req and res.
+ *
+ * Websockets: upgrade() hands the upgrade request, parsed by Node, to the
+ * app's 'upgrade' listeners with an in-memory socket, as a listening server
+ * would (so `wss.handleUpgrade(req, socket, head, cb)` and
+ * `new WebSocketServer({ server })` work). The listeners are those of the
+ * exported http.Server, read per upgrade, plus the `onUpgrade` option; an app
+ * with none answers 501.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -19,25 +26,31 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../src/handler/logger.js';
-import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
+import { BackendError, type Backend, type BackendRequest, type BackendResponse, type BackendUpgradeRequest } from '../src/bridge/backend.js';
+import { handshakeAsRequest } from '../src/bridge/websocket-tunnel.js';
+import type { HttpRequest } from '../src/protocol/request.js';
 import { Exchange } from './app/exchange.js';
-import { buildRequestHead, RequestHeadError } from './app/request-head.js';
-import { MemorySocket } from './app/memory-socket.js';
+import { buildRequestHead, RequestHeadError, type RequestHead } from './app/request-head.js';
+import { clientAddressing, MemorySocket } from './app/memory-socket.js';
+import { UpgradeLink } from './app/upgrade-link.js';
 
 export type AppKind = 'express' | 'koa' | 'listener' | 'server';
 
-/** The app as one request listener, and what it was (for logs). */
-export type AppHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { readonly kind: AppKind };
+/** The app as one request listener, and what it was (for logs); for an http.Server, the server (its 'upgrade' listeners). */
+export type AppHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { readonly kind: AppKind; readonly server?: net.Server };
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** A server's 'upgrade' listener. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
 /** A module that exports no app we know how to serve. */
 export class AppLoadError extends Error {
   override readonly name = 'AppLoadError';
 }
 
-function handlerOf(kind: AppKind, fn: Listener): AppHandler {
-  return Object.assign((req: IncomingMessage, res: ServerResponse) => fn(req, res) as void, { kind });
+function handlerOf(kind: AppKind, fn: Listener, server?: net.Server): AppHandler {
+  return Object.assign((req: IncomingMessage, res: ServerResponse) => fn(req, res) as void, server ? { kind, server } : { kind });
 }
 
 /**
@@ -50,9 +63,15 @@ function handlerOf(kind: AppKind, fn: Listener): AppHandler {
 export function detectApp(value: unknown): AppHandler | undefined {
   if (value instanceof net.Server) {
     const server = value;
-    if (server.listeners('request').length === 0) return undefined;
+    // A websocket-only server (ws's `new WebSocketServer({ server })` on a bare http.Server) is an app too.
+    if (server.listeners('request').length === 0 && server.listeners('upgrade').length === 0) return undefined;
     // The listeners as a real server calls them, read per request (a listener added later counts).
     return handlerOf('server', (req, res) => {
+      if (server.listeners('request').length === 0) {
+        // Where a real server would leave the request hanging.
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 Not Found: this server only takes websocket upgrades\n');
+        return undefined;
+      }
       const pending: Array<PromiseLike<unknown>> = [];
       for (const listener of server.listeners('request')) {
         const r = (listener as Listener).call(server, req, res);
@@ -60,7 +79,7 @@ export function detectApp(value: unknown): AppHandler | undefined {
       }
       // Every async listener's rejection is observed, not only the first.
       return pending.length === 0 ? undefined : Promise.all(pending);
-    });
+    }, server);
   }
   if (isKoa(value)) return handlerOf('koa', (value as { callback(): Listener }).callback());
   if (typeof value === 'function') {
@@ -83,7 +102,7 @@ function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   if (typeof value === 'function') return `a function ${value.name ? `"${value.name}" ` : ''}taking ${value.length} argument${value.length === 1 ? '' : 's'}`;
-  if (value instanceof net.Server) return `a ${value.constructor.name} with no 'request' listener`;
+  if (value instanceof net.Server) return `a ${value.constructor.name} with no 'request' listener (nor an 'upgrade' one)`;
   if (typeof value === 'object') {
     const ctor = (value as object).constructor?.name;
     const keys = Object.keys(value).slice(0, 5);
@@ -137,6 +156,8 @@ export interface AppBackendOptions {
   maxHeaderSize?: number;
   /** Socket buffer in each direction, also the app's `res.write()` high-water mark (default 64 KiB). */
   highWaterMark?: number;
+  /** An 'upgrade' listener for apps that are not an http.Server (e.g. `wss.handleUpgrade`). */
+  onUpgrade?: UpgradeListener;
 }
 
 export class AppBackend implements Backend {
@@ -148,6 +169,9 @@ export class AppBackend implements Backend {
   /** Never listens: each request's socket is handed to it with emit('connection'). */
   readonly #server: http.Server;
   readonly #live = new Map<Duplex, Exchange>();
+  /** Parses upgrade requests only; kept apart so that a plain request with Upgrade headers still reaches the app's 'request' listener. */
+  readonly #upgradeServer: http.Server;
+  readonly #links = new Set<UpgradeLink>();
   #closed = false;
 
   constructor(options: AppBackendOptions) {
@@ -155,10 +179,19 @@ export class AppBackend implements Backend {
     this.kind = (options.handler as Partial<AppHandler>).kind ?? 'listener';
     this.#log = options.logger;
     this.#options = options;
-    this.#server = http.createServer({
+    const serverOptions = {
       // Mongrel2 already accepted the request; HTTP/1.1 without Host is its call.
       requireHostHeader: false,
       maxHeaderSize: options.maxHeaderSize ?? 64 * 1024,
+    };
+    this.#server = http.createServer(serverOptions);
+    this.#upgradeServer = http.createServer(serverOptions);
+    this.#upgradeServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    // Node saw no upgrade (Mongrel2 checks the same headers, so this should not happen).
+    this.#upgradeServer.on('request', (_req: IncomingMessage, res: ServerResponse) => res.writeHead(400, { Connection: 'close' }).end());
+    this.#upgradeServer.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      this.#log.warn({ err, code: err.code }, "Node's HTTP parser refused the upgrade request");
+      socket.destroy();
     });
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
     this.#server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
@@ -170,21 +203,14 @@ export class AppBackend implements Backend {
     });
   }
 
-  /** Requests being served. */
+  /** Requests being served, and open upgraded connections. */
   get inflight(): number {
-    return this.#live.size;
+    return this.#live.size + this.#links.size;
   }
 
   async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
-    if (this.#closed) throw new BackendError(503, 'the app backend is closed');
-    if (signal.aborted) throw signal.reason;
-    let head;
-    try {
-      head = buildRequestHead(req, { present: body !== null, length: bodyLength });
-    } catch (err) {
-      if (err instanceof RequestHeadError) throw new BackendError(err.status, err.message, { cause: err });
-      throw err;
-    }
+    this.#checkOpen(signal);
+    const head = requestHead(req, { present: body !== null, length: bodyLength });
     const exchange = new Exchange({
       req,
       head,
@@ -205,6 +231,63 @@ export class AppBackend implements Backend {
     // Node's server takes the socket as an accepted connection and starts parsing.
     this.#server.emit('connection', socket);
     return exchange.response;
+  }
+
+  #checkOpen(signal: AbortSignal): void {
+    if (this.#closed) throw new BackendError(503, 'the app backend is closed');
+    if (signal.aborted) throw signal.reason;
+  }
+
+  /** The app's 'upgrade' listeners, read now (a listener added later counts). */
+  #upgradeListeners(): UpgradeListener[] {
+    const server = (this.#handler as Partial<AppHandler>).server;
+    const listeners: UpgradeListener[] = server ? server.listeners('upgrade').map((l) => (req, socket, head) => (l as UpgradeListener).call(server, req, socket, head)) : [];
+    if (this.#options.onUpgrade) listeners.push(this.#options.onUpgrade);
+    return listeners;
+  }
+
+  /**
+   * Writes the client's upgrade request into an in-memory socket that Node's
+   * server parses; the app's 'upgrade' listeners then answer on it. Resolves
+   * with the bridge's end of that socket.
+   */
+  async upgrade({ req, signal }: BackendUpgradeRequest): Promise<Duplex> {
+    this.#checkOpen(signal);
+    if (this.#upgradeListeners().length === 0) {
+      throw new BackendError(501, `the ${this.kind} app has no 'upgrade' listener: export an http.Server with one (e.g. ws's handleUpgrade) or pass onUpgrade`);
+    }
+    const head = requestHead(handshakeAsRequest(req), { present: false, length: undefined });
+    const link = new UpgradeLink({ head: head.bytes, ...clientAddressing(req.headers), highWaterMark: this.#options.highWaterMark });
+    this.#links.add(link);
+    const onAbort = (): void => void link.stream.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    link.stream.once('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      this.#links.delete(link);
+    });
+    this.#upgradeServer.emit('connection', link.socket);
+    return link.stream;
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const listeners = this.#upgradeListeners();
+    if (listeners.length === 0) {
+      // The listener went away since upgrade() checked.
+      socket.end('HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const failed = (err: unknown): void => {
+      this.#log.error({ err, kind: this.kind, url: req.url }, `the app's 'upgrade' listener failed: ${(err as Error)?.message ?? String(err)}`);
+      socket.destroy();
+    };
+    for (const listener of listeners) {
+      try {
+        const result = listener(req, socket, head);
+        if (isThenable(result)) result.then(undefined, failed);
+      } catch (err) {
+        failed(err);
+      }
+    }
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -233,6 +316,18 @@ export class AppBackend implements Backend {
     this.#closed = true;
     const exchanges = [...this.#live.values()];
     for (const exchange of exchanges) exchange.abort(new Error('the app backend is closing'));
+    const links = [...this.#links];
+    for (const link of links) link.stream.destroy();
     await Promise.all(exchanges.map((e) => e.closed));
+  }
+}
+
+/** The raw request head for Node's parser; a request it cannot express is a BackendError. */
+function requestHead(req: HttpRequest, body: { present: boolean; length: number | undefined }): RequestHead {
+  try {
+    return buildRequestHead(req, body);
+  } catch (err) {
+    if (err instanceof RequestHeadError) throw new BackendError(err.status, err.message, { cause: err });
+    throw err;
   }
 }

@@ -19,9 +19,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../src/handler/logger.js';
-import { headerValue, type HttpRequest } from '../../src/protocol/request.js';
+import type { HttpRequest } from '../../src/protocol/request.js';
 import { BackendError, type BackendResponse } from '../../src/bridge/backend.js';
-import { MemorySocket, type SocketPeer } from './memory-socket.js';
+import { clientAddressing, MemorySocket, type SocketPeer } from './memory-socket.js';
 import { ResponseParser, type ParsedHead } from './response-parser.js';
 import type { RequestHead } from './request-head.js';
 
@@ -78,15 +78,7 @@ export class Exchange implements SocketPeer {
     this.response.catch(() => undefined); // observed by the caller; never an unhandled rejection here
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
 
-    const scheme = headerValue(req.headers, 'URL_SCHEME')?.toLowerCase();
-    const remote = headerValue(req.headers, 'REMOTE_ADDR');
-    this.socket = new MemorySocket({
-      peer: this,
-      remoteAddress: remote,
-      encrypted: scheme === 'https',
-      localPort: scheme === 'https' ? 443 : 80,
-      highWaterMark: options.highWaterMark,
-    });
+    this.socket = new MemorySocket({ peer: this, ...clientAddressing(req.headers), highWaterMark: options.highWaterMark });
 
     this.#parser = new ResponseParser(
       { method: req.method },

@@ -16,6 +16,7 @@
  *   setKeepAlive, ref/unref and address(), which apps and Node call.
  */
 import { Duplex } from 'node:stream';
+import { headerValue, type Headers } from '../../src/protocol/request.js';
 
 /** The other end of the socket: whoever feeds the request and takes the response. */
 export interface SocketPeer {
@@ -39,6 +40,12 @@ export interface MemorySocketOptions {
   encrypted?: boolean;
   /** Both directions (default 64 KiB); a ServerResponse uses the writable one as its own. */
   highWaterMark?: number;
+}
+
+/** What the client's connection looked like, from Mongrel2's URL_SCHEME and REMOTE_ADDR. */
+export function clientAddressing(headers: Headers): Pick<MemorySocketOptions, 'remoteAddress' | 'encrypted' | 'localPort'> {
+  const https = headerValue(headers, 'URL_SCHEME')?.toLowerCase() === 'https';
+  return { remoteAddress: headerValue(headers, 'REMOTE_ADDR'), encrypted: https, localPort: https ? 443 : 80 };
 }
 
 export class MemorySocket extends Duplex {

@@ -57,6 +57,16 @@ export function wsMessage(connId: number, flags: number, payload: Buffer | strin
   });
 }
 
+/** A plain HTTP GET. */
+export function httpGet(connId: number, p: string): Buffer {
+  return encodeRequest({
+    sender: SENDER,
+    connId,
+    path: p,
+    headers: [['PATH', p], ['host', 'localhost'], ['METHOD', 'GET'], ['VERSION', 'HTTP/1.1'], ['URI', p], ['PATTERN', '/'], ['URL_SCHEME', 'http'], ['REMOTE_ADDR', '127.0.0.1']],
+  });
+}
+
 export function notice(connId: number, type: 'disconnect' | 'credits', credits?: number): Buffer {
   const headers: Array<[string, HeaderValue]> = [['METHOD', 'JSON']];
   if (credits !== undefined) headers.push(['DOWNLOAD_CREDITS', String(credits)]);
