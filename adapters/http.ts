@@ -17,6 +17,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from '../src/handler/logger.js';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse, type BackendUpgradeRequest } from '../src/bridge/backend.js';
 import { upstreamError } from './http/errors.js';
+import { UpstreamExchange, type UpstreamHead } from './http/exchange.js';
 import { forwardHeaders, responseHeaders } from './http/headers.js';
 import { parseUpstreamUrl, upstreamPath, type UpstreamTarget } from './http/target.js';
 import { buildUpgradeRequest, UpgradeRequestError } from './http/upgrade-request.js';
@@ -74,35 +75,22 @@ export class HttpBackend implements Backend {
     // Known length → Content-Length; unknown (a streaming upload without one) → undici chunks it.
     if (body !== null && bodyLength !== undefined) headers.push(['content-length', String(bodyLength)]);
 
-    let res: Dispatcher.ResponseData;
+    const exchange = new UpstreamExchange(signal);
+    this.#pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers: headers.flat(), body }, exchange);
+    let head: UpstreamHead;
     try {
-      res = await this.#pool.request({
-        path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: headers.flat(),
-        body,
-        signal,
-        responseHeaders: 'raw',
-      });
+      head = await exchange.head;
     } catch (err) {
       body?.destroy();
       if (signal.aborted) throw signal.reason;
       throw upstreamError(err, this.target.origin);
     }
-    const raw = res.headers as unknown;
-    const { headers: outHeaders, noBuffering } = responseHeaders(Array.isArray(raw) ? (raw as string[]) : []);
-    const response: { -readonly [K in keyof BackendResponse]: BackendResponse[K] } = {
-      status: res.statusCode,
-      headers: outHeaders,
-      body: res.body,
-    };
-    if (res.statusText) response.reason = res.statusText;
+    const { headers: outHeaders, noBuffering } = responseHeaders(head.rawHeaders);
+    const response: { -readonly [K in keyof BackendResponse]: BackendResponse[K] } = { status: head.status, headers: outHeaders, body: head.body };
+    if (head.reason !== undefined) response.reason = head.reason;
     if (noBuffering) response.noBuffering = true;
-    if (req.method === 'HEAD' || NO_BODY_STATUS.has(res.statusCode)) {
-      // Nothing to read; drain what undici holds so the connection is reused.
-      res.body.dump().catch(() => undefined);
-      response.body = null;
-    }
+    // No body follows (undici knows it too): nothing to read or to destroy.
+    if (req.method === 'HEAD' || NO_BODY_STATUS.has(head.status)) response.body = null;
     return response;
   }
 
