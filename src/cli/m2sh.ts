@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Request } from 'zeromq';
 import { loadConfigFile } from '../config/load.js';
+import { ConfigDbError, ConfigLoadError, ConfigSyntaxError } from '../config/errors.js';
 import { tnsDictRenderOrder } from '../config/order.js';
 import { LOG_TABLE_SQL } from '../config/schema.js';
 import { encode, parse, type TValue } from '../protocol/tnetstring.js';
@@ -540,7 +541,9 @@ async function runCommand(argv: readonly string[], io: Io): Promise<number> {
     return await def.run(options, io);
   } catch (err) {
     const e = err as Error;
-    io.err(`m2sh: ${e instanceof UsageError || e instanceof CommandError ? '' : `${e.name}: `}${e.message}\n`);
+    // Our own errors already say what and where; anything else also gets its class name.
+    const known = [UsageError, CommandError, ConfigSyntaxError, ConfigLoadError, ConfigDbError].some((c) => e instanceof c);
+    io.err(`m2sh: ${known ? '' : `${e.name}: `}${e.message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
 }
