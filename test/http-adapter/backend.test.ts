@@ -184,6 +184,16 @@ describe('HttpBackend against a node:http origin', () => {
     assert.equal(await it.rest(), 'second');
   });
 
+  test('backpressure: an unread response body stops the origin; reading resumes it', async () => {
+    const blocked = up.blocked();
+    const res = await backend.handle(backendRequest({ uri: '/big' }));
+    assert.ok(res.body);
+    // Nothing reads yet: the origin's socket fills and write() says "wait".
+    const before = await blocked;
+    assert.ok(before < 8 * MiB, `the origin wrote ${before} bytes before it had to wait`);
+    assert.equal((await collect(res.body)).length, 32 * MiB);
+  });
+
   test('HEAD: the head only, no body to read', async () => {
     const res = await backend.handle(backendRequest({ method: 'HEAD', uri: '/echo' }));
     assert.equal(res.status, 200);
@@ -241,6 +251,22 @@ describe('HttpBackend against a node:http origin', () => {
     ac.abort(new Error('client went away'));
     await assert.rejects(pending);
     assert.deepEqual(await held.closed, { aborted: true, complete: false });
+  });
+
+  test('abort while queued behind a busy connection answers at once', { timeout: 5000 }, async (t) => {
+    const one = new HttpBackend({ url: up.url, logger, connections: 1 });
+    const holding = new AbortController();
+    t.after(async () => {
+      holding.abort(new Error('test over'));
+      await one.close();
+    });
+    const held = up.held();
+    void one.handle(backendRequest({ uri: '/hold', signal: holding.signal })).catch(() => undefined);
+    await held.arrived;
+    const ac = new AbortController();
+    const queued = one.handle(backendRequest({ uri: '/echo', signal: ac.signal }));
+    ac.abort(new Error('left while queued'));
+    await assert.rejects(queued, /left while queued/);
   });
 
   test('a path that is not origin-form is a 400, CONNECT a 501', async () => {

@@ -3,7 +3,8 @@
  * with a `ws` echo server on the same port, and what it saw recorded.
  *
  * Routes: /echo (the request as JSON), /sha (hash of the body), /stream
- * (one chunk, then waits for `release()`), /hold (never answers; records
+ * (one chunk, then waits for `release()`), /big (32 MiB, stops while the
+ * reader does not read), /hold (never answers; records
  * when its connection closes), /hold-body (head + one chunk, then waits),
  * /headers (duplicates, Set-Cookie, hop-by-hop), /status/NNN, /hints (a 103
  * before the 200).
@@ -30,6 +31,8 @@ export interface Upstream {
   held(): { arrived: Promise<void>; closed: Promise<{ aborted: boolean; complete: boolean }> };
   /** Lets the pending /stream response end. */
   release(): void;
+  /** Resolves with the bytes /big had written when its first write() returned false. */
+  blocked(): Promise<number>;
   /** Upgrade requests the ws server saw. */
   readonly upgrades: Array<{ url: string; rawHeaders: string[] }>;
   /** Resolves when the next ws connection (one not yet open) closes. */
@@ -44,6 +47,7 @@ export async function startUpstream(): Promise<Upstream> {
   let arrived = gate();
   let closed = gate<{ aborted: boolean; complete: boolean }>();
   let wsClose = gate();
+  let bigBlocked = gate<number>();
 
   const hold = (req: IncomingMessage, res: ServerResponse): void => {
     // Each hold opens the gates held() handed out, and leaves fresh ones for the next.
@@ -72,6 +76,28 @@ export async function startUpstream(): Promise<Upstream> {
         res.write('first;');
         void streamGate.promise.then(() => res.end('second'));
         return;
+      case p === '/big': {
+        // 32 MiB in 16 KiB writes, honouring backpressure.
+        const total = 32 * 1024 * 1024;
+        const chunk = Buffer.alloc(16 * 1024, 0x62);
+        let written = 0;
+        const blocked = bigBlocked;
+        bigBlocked = gate();
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(total) });
+        const pump = (): void => {
+          while (written < total) {
+            written += chunk.length;
+            if (!res.write(chunk)) {
+              blocked.open(written);
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
       case p === '/hold':
         hold(req, res);
         return;
@@ -138,6 +164,9 @@ export async function startUpstream(): Promise<Upstream> {
     release() {
       streamGate.open();
       streamGate = gate();
+    },
+    blocked() {
+      return bigBlocked.promise;
     },
     wsClosed() {
       return wsClose.promise;
