@@ -3,7 +3,7 @@
  * headers as the origin sees them, bodies streamed both ways, HEAD/204/304,
  * aborts reaching the origin, and the error statuses.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -278,6 +278,15 @@ describe('HttpBackend against a node:http origin', () => {
 describe('HttpBackend failures', () => {
   const { logger } = memoryLogger();
   const make = (url: string, extra: Partial<ConstructorParameters<typeof HttpBackend>[0]> = {}): HttpBackend => new HttpBackend({ url, logger, ...extra });
+  /** A backend in front of `server`; both closed when the test ends. */
+  const against = <S extends { url: string; close(): Promise<void> }>(t: TestContext, server: S, extra: Partial<ConstructorParameters<typeof HttpBackend>[0]> = {}): HttpBackend => {
+    const b = make(server.url, extra);
+    t.after(async () => {
+      await b.close();
+      await server.close();
+    });
+    return b;
+  };
 
   test('connection refused → 502', async (t) => {
     const b = make(`http://127.0.0.1:${await deadPort()}`);
@@ -285,45 +294,26 @@ describe('HttpBackend failures', () => {
     await assert.rejects(b.handle(backendRequest({ uri: '/' })), (err: unknown) => isStatus(502)(err) && /ECONNREFUSED/.test((err as Error).message));
   });
 
-  test('garbage instead of HTTP → 502, and the process lives on', async (t) => {
-    const junk = await junkServer('SSH-2.0-OpenSSH_9.2\r\n\r\n');
-    const b = make(junk.url);
-    t.after(async () => {
-      await b.close();
-      await junk.close();
+  for (const [what, reply] of [
+    ['garbage instead of HTTP', 'SSH-2.0-OpenSSH_9.2\r\n\r\n'],
+    ['closed without an answer', ''],
+  ] as const) {
+    test(`${what} → 502, and the process lives on`, async (t) => {
+      const b = against(t, await junkServer(reply));
+      await assert.rejects(b.handle(backendRequest({ uri: '/' })), isStatus(502));
     });
-    await assert.rejects(b.handle(backendRequest({ uri: '/' })), isStatus(502));
-  });
-
-  test('closed without an answer → 502', async (t) => {
-    const junk = await junkServer('');
-    const b = make(junk.url);
-    t.after(async () => {
-      await b.close();
-      await junk.close();
-    });
-    await assert.rejects(b.handle(backendRequest({ uri: '/' })), isStatus(502));
-  });
+  }
 
   test('no response head within headersTimeoutMs → 504; the origin connection is closed', async (t) => {
     const up = await startUpstream();
-    const b = make(up.url, { headersTimeoutMs: 200 });
-    t.after(async () => {
-      await b.close();
-      await up.close();
-    });
+    const b = against(t, up, { headersTimeoutMs: 200 });
     const held = up.held();
     await assert.rejects(b.handle(backendRequest({ uri: '/hold' })), isStatus(504));
     assert.equal((await held.closed).aborted, true);
   });
 
   test('a body that stalls past bodyTimeoutMs fails the body stream mid-way', async (t) => {
-    const up = await startUpstream();
-    const b = make(up.url, { bodyTimeoutMs: 200 });
-    t.after(async () => {
-      await b.close();
-      await up.close();
-    });
+    const b = against(t, await startUpstream(), { bodyTimeoutMs: 200 });
     const res = await b.handle(backendRequest({ uri: '/hold-body' }));
     assert.equal(res.status, 200);
     await assert.rejects(collect(res.body), (err: unknown) => (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT');
