@@ -123,6 +123,14 @@ function query(db: Database.Database, sql: string, ...params: unknown[]): unknow
   return db.prepare(sql).raw().all(...params) as unknown[][];
 }
 
+/** The listing commands: a title as m2sh prints it, then the query's rows. */
+function listing(opts: Options, io: Io, title: string, sql: string, ...params: unknown[]): number {
+  const rows = withDb(opts, (db) => query(db, sql, ...params));
+  io.out(title);
+  printRows(io, rows);
+  return 0;
+}
+
 function loginName(): string {
   if (process.env.LOGNAME) return process.env.LOGNAME;
   if (process.env.USER) return process.env.USER;
@@ -423,58 +431,31 @@ const COMMANDS: Record<string, CommandDef> = {
   access: { help: 'Prints the access log (--log logs/access.log).', run: accessLog },
   servers: {
     help: 'Lists the servers in a config database.',
-    run: (opts, io) => {
-      const rows = withDb(opts, (db) => query(db, 'SELECT name, default_host, uuid FROM server ORDER BY id'));
-      io.out('SERVERS:\n------\n');
-      printRows(io, rows);
-      return 0;
-    },
+    run: (opts, io) => listing(opts, io, 'SERVERS:\n------\n', 'SELECT name, default_host, uuid FROM server ORDER BY id'),
   },
   hosts: {
     help: 'Lists the hosts in a server (--server NAME).',
     run: (opts, io) => {
       const server = required(opts, 'server', 'give the name of the server to list hosts from');
-      const rows = withDb(opts, (db) =>
-        query(db, 'SELECT id, name FROM host WHERE server_id = (SELECT id FROM server WHERE name = ?) ORDER BY id', server),
-      );
-      io.out(`HOSTS in ${server}:\n-----\n`);
-      printRows(io, rows);
-      return 0;
+      const sql = 'SELECT id, name FROM host WHERE server_id = (SELECT id FROM server WHERE name = ?) ORDER BY id';
+      return listing(opts, io, `HOSTS in ${server}:\n-----\n`, sql, server);
     },
   },
   routes: {
     help: 'Lists the routes in a host (--id HOST_ID, or --server NAME --host NAME).',
     run: (opts, io) => {
       const id = opts.get('id');
-      if (id !== undefined) {
-        const rows = withDb(opts, (db) => query(db, 'SELECT path FROM route WHERE host_id = ? ORDER BY id', id));
-        io.out(`ROUTES in host id ${id}\n-----\n`);
-        printRows(io, rows);
-        return 0;
-      }
+      if (id !== undefined) return listing(opts, io, `ROUTES in host id ${id}\n-----\n`, 'SELECT path FROM route WHERE host_id = ? ORDER BY id', id);
       const server = required(opts, 'server', 'give the --server name you want or use --id');
       const host = required(opts, 'host', 'give the --host in that server you want or use --id');
-      const rows = withDb(opts, (db) =>
-        query(
-          db,
-          'SELECT route.path FROM route, host, server WHERE host.name = ? AND route.host_id = host.id AND server.name = ? AND host.server_id = server.id ORDER BY route.id',
-          host,
-          server,
-        ),
-      );
-      io.out(`ROUTES in host ${host}, server ${server}\n-----\n`);
-      printRows(io, rows);
-      return 0;
+      const sql =
+        'SELECT route.path FROM route, host, server WHERE host.name = ? AND route.host_id = host.id AND server.name = ? AND host.server_id = server.id ORDER BY route.id';
+      return listing(opts, io, `ROUTES in host ${host}, server ${server}\n-----\n`, sql, host, server);
     },
   },
   settings: {
     help: 'Lists the settings (key value), in row order.',
-    run: (opts, io) => {
-      const rows = withDb(opts, (db) => query(db, 'SELECT key, value FROM setting ORDER BY id'));
-      io.out('SETTINGS:\n------\n');
-      printRows(io, rows);
-      return 0;
-    },
+    run: (opts, io) => listing(opts, io, 'SETTINGS:\n------\n', 'SELECT key, value FROM setting ORDER BY id'),
   },
   commit: {
     help: 'Adds a message to the log (--what --why --where --how).',
@@ -487,12 +468,7 @@ const COMMANDS: Record<string, CommandDef> = {
   },
   log: {
     help: 'Prints the commit log.',
-    run: (opts, io) => {
-      const rows = withDb(opts, (db) => query(db, 'SELECT happened_at, who, location, how, what, why FROM log ORDER BY happened_at, id'));
-      io.out('LOG MESSAGES:\n------\n');
-      printRows(io, rows);
-      return 0;
-    },
+    run: (opts, io) => listing(opts, io, 'LOG MESSAGES:\n------\n', 'SELECT happened_at, who, location, how, what, why FROM log ORDER BY happened_at, id'),
   },
   start: { help: 'Starts a server (--db, one of --every/--name/--host/--uuid, --sudo [CMD]).', run: start },
   stop: { help: 'Stops a server (SIGINT; SIGTERM with --murder).', run: (o) => signalServer(o, o.has('murder') ? 'SIGTERM' : 'SIGINT') },

@@ -53,52 +53,22 @@ interface FieldSpec {
   readonly required: boolean;
 }
 
+const field = (kind: FieldSpec['kind'], required: boolean): FieldSpec => ({ kind, required });
+const [STR, STR_OPT, NUM, NUM_OPT] = [field('string', true), field('string', false), field('number', true), field('number', false)];
+const [LIST, LIST_OPT, HASH] = [field('list', true), field('list', false), field('hash', true)];
+
 /** The parameters each class takes (config_file.c). Anything else is refused. */
 const CLASS_FIELDS: Record<string, Record<string, FieldSpec>> = {
   Server: {
-    uuid: { kind: 'string', required: true },
-    access_log: { kind: 'string', required: true },
-    error_log: { kind: 'string', required: true },
-    pid_file: { kind: 'string', required: true },
-    default_host: { kind: 'string', required: true },
-    name: { kind: 'string', required: true },
-    port: { kind: 'number', required: true },
-    hosts: { kind: 'list', required: true },
-    chroot: { kind: 'string', required: false },
-    bind_addr: { kind: 'string', required: false },
-    control_port: { kind: 'string', required: false },
-    use_ssl: { kind: 'number', required: false },
-    error_log_level: { kind: 'number', required: false },
-    filters: { kind: 'list', required: false },
-    xrequests: { kind: 'list', required: false },
+    ...{ uuid: STR, access_log: STR, error_log: STR, pid_file: STR, default_host: STR, name: STR, port: NUM, hosts: LIST },
+    ...{ chroot: STR_OPT, bind_addr: STR_OPT, control_port: STR_OPT, use_ssl: NUM_OPT, error_log_level: NUM_OPT },
+    ...{ filters: LIST_OPT, xrequests: LIST_OPT },
   },
-  Host: {
-    name: { kind: 'string', required: true },
-    matching: { kind: 'string', required: false },
-    routes: { kind: 'hash', required: true },
-  },
-  dir: {
-    base: { kind: 'string', required: true },
-    index_file: { kind: 'string', required: true },
-    default_ctype: { kind: 'string', required: true },
-    cache_ttl: { kind: 'number', required: false },
-  },
-  handler: {
-    send_spec: { kind: 'string', required: true },
-    send_ident: { kind: 'string', required: true },
-    recv_spec: { kind: 'string', required: true },
-    recv_ident: { kind: 'string', required: true },
-    raw_payload: { kind: 'number', required: false },
-    protocol: { kind: 'string', required: false },
-  },
-  proxy: {
-    addr: { kind: 'string', required: true },
-    port: { kind: 'number', required: true },
-  },
-  Filter: {
-    name: { kind: 'string', required: true },
-    settings: { kind: 'hash', required: true },
-  },
+  Host: { name: STR, matching: STR_OPT, routes: HASH },
+  dir: { base: STR, index_file: STR, default_ctype: STR, cache_ttl: NUM_OPT },
+  handler: { send_spec: STR, send_ident: STR, recv_spec: STR, recv_ident: STR, raw_payload: NUM_OPT, protocol: STR_OPT },
+  proxy: { addr: STR, port: NUM },
+  Filter: { name: STR, settings: HASH },
 };
 CLASS_FIELDS.Xrequest = CLASS_FIELDS.Filter!;
 
