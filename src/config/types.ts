@@ -84,6 +84,6 @@ export interface Config {
   readonly server: ServerConfig;
   /** The setting table, last row wins; values are text as stored. */
   readonly settings: ReadonlyMap<string, string>;
-  /** Extension (with its leading '.', lower case) → MIME type. */
+  /** Extension (with its leading '.', as stored: Mongrel2's lookup is case-sensitive) → MIME type. */
   readonly mimetypes: ReadonlyMap<string, string>;
 }
