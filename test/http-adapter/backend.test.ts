@@ -269,8 +269,9 @@ describe('HttpBackend against a node:http origin', () => {
     await assert.rejects(queued, /left while queued/);
   });
 
-  test('a path that is not origin-form is a 400, CONNECT a 501', async () => {
+  test('a path that is not origin-form or a header undici will not write is a 400, CONNECT a 501', async () => {
     await assert.rejects(backend.handle(backendRequest({ uri: '*', method: 'OPTIONS' })), isStatus(400));
+    await assert.rejects(backend.handle(backendRequest({ uri: '/echo', headers: [['x-nul', 'a\u0000b']] })), isStatus(400));
     await assert.rejects(backend.handle(backendRequest({ uri: '/x', method: 'CONNECT' })), isStatus(501));
   });
 });
