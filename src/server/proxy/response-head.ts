@@ -1,0 +1,131 @@
+/**
+ * Strict parser for a backend's HTTP/1.x response head (status line + header
+ * fields), as a pure function over a Buffer.
+ *
+ * Mongrel2's httpclient_parser.rl requires a non-empty reason phrase; RFC 9112
+ * §4 makes it optional (`HTTP/1.1 200 \r\n`, and the common `HTTP/1.1 200\r\n`
+ * is accepted too). Like Mongrel2, bare LF line ends are accepted (RFC 9112
+ * §2.2 allows it); a bare CR, obs-fold, whitespace before the colon and control
+ * bytes in values are refused (RFC 9112 §5), so a broken backend gets a 502.
+ */
+
+export interface ResponseHead {
+  readonly version: 'HTTP/1.0' | 'HTTP/1.1';
+  readonly status: number;
+  readonly reason: string;
+  /** In arrival order, names as sent, values latin1 without surrounding blanks. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+export type ResponseHeadResult =
+  | { kind: 'incomplete' }
+  | { kind: 'error'; offset: number; reason: string }
+  /** end: absolute offset just after the blank line. */
+  | { kind: 'response'; head: ResponseHead; end: number };
+
+export const DEFAULT_MAX_RESPONSE_HEAD = 64 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HT = 0x09;
+/** RFC 9110 tchar. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STATUS_LINE = /^HTTP\/1\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Parse the head that starts at `start`; scans at most `maxBytes` bytes. */
+export function parseResponseHead(buf: Buffer, start: number, maxBytes = DEFAULT_MAX_RESPONSE_HEAD): ResponseHeadResult {
+  const stop = Math.min(buf.length, start + maxBytes);
+  let lineStart = start;
+  let status: RegExpExecArray | undefined;
+  const headers: Array<readonly [string, string]> = [];
+  for (let i = start; i < stop; i++) {
+    const b = buf[i] as number;
+    if (b === CR) {
+      if (i + 1 >= stop) break; // need the next byte
+      if (buf[i + 1] !== LF) return { kind: 'error', offset: i, reason: 'CR not followed by LF in the response head' };
+      continue;
+    }
+    if (b !== LF) continue;
+    const lineEnd = i > lineStart && buf[i - 1] === CR ? i - 1 : i;
+    const line = buf.toString('latin1', lineStart, lineEnd);
+    const at = lineStart;
+    lineStart = i + 1;
+    if (status === undefined) {
+      const m = STATUS_LINE.exec(line);
+      if (!m) return { kind: 'error', offset: at, reason: `bad status line ${JSON.stringify(line.slice(0, 80))}` };
+      if (m[1] !== '0' && m[1] !== '1') return { kind: 'error', offset: at + 7, reason: `unsupported HTTP version 1.${m[1]}` };
+      status = m;
+      continue;
+    }
+    if (line === '') {
+      const head: ResponseHead = { version: status[1] === '0' ? 'HTTP/1.0' : 'HTTP/1.1', status: Number(status[2]), reason: status[3] ?? '', headers };
+      return { kind: 'response', head, end: i + 1 };
+    }
+    if (line.charCodeAt(0) === SP || line.charCodeAt(0) === HT) return { kind: 'error', offset: at, reason: 'obs-fold (continuation line) in the response head' };
+    const colon = line.indexOf(':');
+    if (colon <= 0) return { kind: 'error', offset: at, reason: 'header line without a name and colon' };
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return { kind: 'error', offset: at, reason: `bad header name ${JSON.stringify(name.slice(0, 40))}` };
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!FIELD_VALUE.test(value)) return { kind: 'error', offset: at + colon + 1, reason: `control byte in the value of ${name}` };
+    headers.push([name, value]);
+  }
+  // Early garbage check: a status line must start with "HTTP/" (fail fast on non-HTTP backends).
+  const prefix = buf.subarray(start, Math.min(stop, start + 5)).toString('latin1');
+  if (!'HTTP/'.startsWith(prefix)) return { kind: 'error', offset: start, reason: `response does not start with HTTP/ (got ${JSON.stringify(prefix)})` };
+  if (buf.length - start >= maxBytes) return { kind: 'error', offset: start + maxBytes - 1, reason: `response head larger than ${maxBytes} bytes` };
+  return { kind: 'incomplete' };
+}
+
+/** Every comma-separated token of every `name` header, lower-cased. */
+export function headerTokens(headers: ReadonlyArray<readonly [string, string]>, name: string): string[] {
+  const out: string[] = [];
+  for (const [k, v] of headers) {
+    if (k.toLowerCase() !== name) continue;
+    for (const t of v.split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token) out.push(token);
+    }
+  }
+  return out;
+}
+
+export type ResponseFraming =
+  | { kind: 'none' }
+  | { kind: 'length'; length: number }
+  | { kind: 'chunked' }
+  /** Body runs until the backend closes (RFC 9112 §6.3 rule 8). */
+  | { kind: 'close' }
+  | { kind: 'invalid'; reason: string };
+
+/** RFC 9112 §6.3 for a response to `method`. */
+export function responseFraming(method: string, head: ResponseHead): ResponseFraming {
+  const { status } = head;
+  if (method === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) return { kind: 'none' };
+  const codings = headerTokens(head.headers, 'transfer-encoding');
+  if (codings.length > 0) {
+    // TE overrides Content-Length (§6.3 rule 3); a final coding other than chunked runs to close.
+    return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
+  }
+  let length = -1;
+  for (const [k, v] of head.headers) {
+    if (k.toLowerCase() !== 'content-length') continue;
+    for (const part of v.split(',')) {
+      const text = part.trim();
+      if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) return { kind: 'invalid', reason: `bad Content-Length ${JSON.stringify(v)}` };
+      const n = Number(text);
+      if (length >= 0 && n !== length) return { kind: 'invalid', reason: `conflicting Content-Length values (${length} and ${n})` };
+      length = n;
+    }
+  }
+  return length >= 0 ? { kind: 'length', length } : { kind: 'close' };
+}
+
+/** Whether the backend keeps its connection open after this response (RFC 9112 §9.3). */
+export function backendPersists(head: ResponseHead): boolean {
+  const tokens = headerTokens(head.headers, 'connection');
+  if (tokens.includes('close')) return false;
+  return head.version === 'HTTP/1.1' || tokens.includes('keep-alive');
+}
