@@ -54,6 +54,8 @@ export interface TunnelOptions {
   closeTimeoutMs?: number;
   /** Largest body of a refusal (non-101 answer) forwarded to the client (default 1 MiB). */
   maxRefusalBody?: number;
+  /** Without flow control, the least time between two messages to Mongrel2 in a burst (default 2 ms). */
+  lingerMs?: number;
 }
 
 /** The handshake seen as the GET request it is (RFC 6455 §4.1), for routers and request-head builders. */
@@ -73,6 +75,7 @@ export class WebSocketTunnel {
   readonly #maxBuffered: number;
   readonly #closeTimeoutMs: number;
   readonly #maxRefusalBody: number;
+  readonly #lingerMs: number;
   readonly #scanner = new FrameScanner();
 
   #duplex: Duplex | undefined;
@@ -98,6 +101,7 @@ export class WebSocketTunnel {
     this.#maxBuffered = options.maxBuffered ?? 8 * 1024 * 1024;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.#maxRefusalBody = options.maxRefusalBody ?? 1024 * 1024;
+    this.#lingerMs = options.lingerMs ?? 2;
   }
 
   /**
@@ -230,10 +234,23 @@ export class WebSocketTunnel {
 
   /** Server → client until the backend stream ends or the tunnel closes. */
   async #forwardDown(duplex: Duplex): Promise<void> {
+    let lastSent = 0;
     for (;;) {
-      const chunk = await this.#read(duplex);
+      let chunk = await this.#read(duplex);
       if (this.#phase !== 'open') return;
       if (chunk === null) break;
+      // Without download credits Mongrel2 kills a connection with more than
+      // 16 undelivered messages: in a burst, messages go out at most one per
+      // `lingerMs`, each carrying all that arrived meanwhile. A lone message
+      // goes out at once.
+      const wait = lastSent + this.#lingerMs - performance.now();
+      if (wait > 0 && this.#conn.credits(this.#req.connId) === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        const more = duplex.read() as Buffer | null;
+        if (more !== null) chunk = Buffer.concat([chunk, more]);
+        if (this.#phase !== 'open') return;
+      }
+      lastSent = performance.now();
       if (!(await this.#down(chunk))) return;
     }
     // The backend's stream ended: a close frame on its behalf if it sent none.
