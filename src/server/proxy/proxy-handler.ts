@@ -190,6 +190,8 @@ class BodyRelay extends Readable {
     private readonly gone: () => void,
   ) {
     super({ highWaterMark: 64 * 1024 });
+    // The body can break before the caller has had a chance to listen: that must not crash the process.
+    this.on('error', () => undefined);
   }
   override _read(): void {
     this.pull();
