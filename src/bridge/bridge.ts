@@ -13,7 +13,7 @@ import type { HttpRequest, WebSocketHandshake } from '../protocol/request.js';
 import { BackendError, type Backend } from './backend.js';
 import { openRequestBody, StreamingUploads, type RequestBody } from './request-body.js';
 import { writeResponse } from './response-writer.js';
-import { handshakeAsRequest, WebSocketTunnel } from './websocket-tunnel.js';
+import { handshakeAsRequest, WebSocketTunnel, type TunnelOptions } from './websocket-tunnel.js';
 
 export interface BridgeOptions {
   connection: Connection;
@@ -22,6 +22,8 @@ export interface BridgeOptions {
   /** Requests in flight before new ones get 503 (default 1024). */
   maxInflight?: number;
   logger: Logger;
+  /** Websocket tunnel limits: client bytes queued for a backend (1008 past it), close timeout. */
+  websocket?: Pick<TunnelOptions, 'maxBuffered' | 'closeTimeoutMs'>;
 }
 
 export class Bridge {
@@ -30,6 +32,7 @@ export class Bridge {
   readonly #backends: Backend[];
   readonly #maxInflight: number;
   readonly #log: Logger;
+  readonly #websocket: BridgeOptions['websocket'];
   readonly #uploads: StreamingUploads;
   /** In-flight requests by connection id, to abort them on disconnect. */
   readonly #inflight = new Map<number, Set<AbortController>>();
@@ -46,6 +49,7 @@ export class Bridge {
     this.#backends = typeof backend === 'function' ? [] : [backend];
     this.#maxInflight = options.maxInflight ?? 1024;
     this.#log = options.logger;
+    this.#websocket = options.websocket;
     this.#uploads = new StreamingUploads(this.#conn, this.#log);
     this.#conn.on('disconnect', (notice) => {
       this.#uploads.abort(notice.connId);
@@ -181,7 +185,7 @@ export class Bridge {
     }
     const ac = new AbortController();
     this.#track(req.connId, ac);
-    const tunnel = new WebSocketTunnel({ connection: this.#conn, req, backend: { name: backend.name, upgrade }, signal: ac.signal, logger: this.#log });
+    const tunnel = new WebSocketTunnel({ ...this.#websocket, connection: this.#conn, req, backend: { name: backend.name, upgrade }, signal: ac.signal, logger: this.#log });
     this.#tunnels.get(req.connId)?.shutdown();
     this.#tunnels.set(req.connId, tunnel);
     try {

@@ -89,6 +89,8 @@ export class WebSocketTunnel {
   /** Nothing more may be sent to Mongrel2 for this connection. */
   #mongrel2Done = false;
   #timer: NodeJS.Timeout | undefined;
+  /** shutdown() was called. */
+  #stopping = false;
   #wake: (() => void) | undefined;
   readonly #onEvent = (): void => this.#wake?.();
 
@@ -213,6 +215,7 @@ export class WebSocketTunnel {
     this.#early = [];
     this.#earlyBytes = 0;
     for (const frame of early) this.#toBackend(frame);
+    if (this.#stopping) await this.#close(CloseCode.GoingAway, 'bridge shutting down');
     return undefined;
   }
 
@@ -313,10 +316,10 @@ export class WebSocketTunnel {
     if (duplex && !duplex.destroyed && !duplex.writableEnded) duplex.write(frame);
   }
 
-  /** Drain: close both sides with 1001. */
+  /** Drain: close both sides with 1001 (a tunnel still connecting does so as soon as it opens). */
   shutdown(): void {
+    this.#stopping = true;
     if (this.#phase === 'open') void this.#close(CloseCode.GoingAway, 'bridge shutting down');
-    else if (this.#phase === 'connecting') this.#duplex?.destroy();
   }
 
   /**

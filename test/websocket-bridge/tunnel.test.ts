@@ -221,6 +221,19 @@ describe('websocket tunnel through the bridge', () => {
     assert.ok(Date.now() - started < 10_000, 'drain did not wait for its timeout');
   });
 
+  test('drain while the backend has not answered yet: once open, closed with 1001', async () => {
+    await srv.send(handshake(16));
+    const up = await backend.next();
+    await up.until((u) => u.requestEnd >= 0);
+    const draining = bridge.drain(20_000);
+    up.accept(keyFor(16));
+    const client = await new ClientView(srv, 16).until((v) => v.closed);
+    assert.match(client.head, /^HTTP\/1\.1 101 /);
+    assert.equal(parseClosePayload(client.frames[0]!.payload).code, 1001);
+    up.socket.end();
+    await draining;
+  });
+
   test('a backend that stops reading: past the bound the tunnel closes with 1008', async () => {
     // A stream that takes the request and answers 101, then never completes a write.
     backend.stream = () => {
