@@ -14,7 +14,7 @@ import { Bridge } from '../../src/bridge/bridge.js';
 import { AppBackend, detectApp, type AppBackendOptions } from '../../adapters/app.js';
 import { Opcode, parseClosePayload } from '../../src/protocol/index.js';
 import { FakeServer } from '../support/fake-server.js';
-import { ClientView, closePayload, handshake, httpGet, notice, wsMessage } from './helpers.js';
+import { ClientView, closePayload, handshake, httpGet, notice, untilIdle, wsMessage } from './helpers.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -57,14 +57,6 @@ function echoServer(seen: http.IncomingMessage[] = []): http.Server {
   return server;
 }
 
-async function settle(backend: AppBackend): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (backend.inflight > 0) {
-    if (Date.now() > deadline) throw new Error(`app backend still has ${backend.inflight} in flight`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('AppBackend websocket upgrades', () => {
   test("ws's handleUpgrade on the exported http.Server: 101, echo, close with a code", async () => {
     const seen: http.IncomingMessage[] = [];
@@ -89,7 +81,7 @@ describe('AppBackend websocket upgrades', () => {
     await srv.send(wsMessage(1, 0x88, closePayload(4001, 'bye')));
     await client.until((v) => v.closed);
     assert.deepEqual(parseClosePayload(client.frames[2]!.payload), { code: 4001, reason: 'bye' });
-    await settle(backend);
+    await untilIdle(backend);
   });
 
   test('ws ping is answered by the app; the app sees its socket close when the client disconnects', async () => {
@@ -110,7 +102,7 @@ describe('AppBackend websocket upgrades', () => {
     assert.equal(client.frames[0]!.payload.toString(), 'are you there');
     await srv.send(notice(2, 'disconnect'));
     assert.equal(await closed, 1006);
-    await settle(backend);
+    await untilIdle(backend);
   });
 
   test('the onUpgrade option serves an Express app; its plain routes still work', async () => {
@@ -167,6 +159,6 @@ describe('AppBackend websocket upgrades', () => {
     await srv.send(handshake(6));
     const client = await new ClientView(srv, 6).until((v) => v.closed);
     assert.match(client.head, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
-    await settle(backend);
+    await untilIdle(backend);
   });
 });

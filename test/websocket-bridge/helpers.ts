@@ -285,3 +285,12 @@ export class FakeUpgradeBackend implements Backend {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }
+
+/** Waits (bounded poll: there is no event for it) until `what.inflight` is 0. */
+export async function untilIdle(what: { readonly inflight: number }, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (what.inflight > 0) {
+    if (Date.now() > deadline) throw new Error(`still ${what.inflight} in flight`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

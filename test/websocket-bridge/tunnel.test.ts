@@ -13,7 +13,7 @@ import { BackendError } from '../../src/bridge/backend.js';
 import { FrameScanner } from '../../src/bridge/websocket-tunnel.js';
 import { Opcode, parseClosePayload, websocketAccept } from '../../src/protocol/index.js';
 import { FakeServer } from '../support/fake-server.js';
-import { ClientView, FakeUpgradeBackend, closePayload, frame, handshake, keyFor, notice, wsMessage, type Upstream } from './helpers.js';
+import { ClientView, FakeUpgradeBackend, closePayload, frame, handshake, keyFor, notice, untilIdle, wsMessage, type Upstream } from './helpers.js';
 
 describe('websocket tunnel through the bridge', () => {
   let srv: FakeServer;
@@ -97,7 +97,7 @@ describe('websocket tunnel through the bridge', () => {
     assert.equal(client.frames.length, 1);
     assert.deepEqual(parseClosePayload(client.frames[0]!.payload), { code: 4000, reason: 'done' });
     await up.until((u) => u.ended);
-    await bridgeIdle(bridge);
+    await untilIdle(bridge);
   });
 
   test('server-initiated close: forwarded; the client echo goes to the backend; then the close message', async () => {
@@ -164,7 +164,7 @@ describe('websocket tunnel through the bridge', () => {
     up.socket.resetAndDestroy();
     await client.until((v) => v.closed);
     assert.equal(client.bytes.length, client.headEnd + 100);
-    await bridgeIdle(bridge);
+    await untilIdle(bridge);
   });
 
   test('the backend sends a masked (client) frame: 1011 to the client at the frame boundary', async () => {
@@ -187,7 +187,7 @@ describe('websocket tunnel through the bridge', () => {
     assert.equal(bridge.inflight, 1);
     await srv.send(notice(12, 'disconnect'));
     await up.until((u) => u.closed);
-    await bridgeIdle(bridge);
+    await untilIdle(bridge);
     assert.equal(srv.pending, 0);
   });
 
@@ -256,17 +256,9 @@ describe('websocket tunnel through the bridge', () => {
     for (let i = 0; i < 10; i++) await srv.send(wsMessage(15, 0x82, mib));
     await client.until((v) => v.closed);
     assert.equal(parseClosePayload(client.frames[0]!.payload).code, 1008);
-    await bridgeIdle(bridge);
+    await untilIdle(bridge);
   });
 });
-
-async function bridgeIdle(bridge: Bridge): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (bridge.inflight > 0) {
-    if (Date.now() > deadline) throw new Error(`still ${bridge.inflight} in flight`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('FrameScanner', () => {
   test('follows frames split anywhere, and stops at the end of a close frame', () => {
