@@ -1,0 +1,358 @@
+/**
+ * One client connection of the core: reads and parses requests, routes them
+ * and either answers itself (fixed errors, Dir) or hands them to a handler,
+ * then writes whatever the handler replies.
+ *
+ * Ordering (server-core.md §8.2 says Mongrel2 forwards pipelined requests at
+ * once and can reorder answers): here a connection has at most ONE request in
+ * progress. The next buffered request is parsed only after the previous
+ * response is complete (ResponseTracker for handler bytes, end of stream for
+ * Dir). While a request is in progress the socket is paused once
+ * `limits.buffer_size` bytes are buffered, so memory per connection stays
+ * bounded by buffer_size + limits.content_length + the reply byte limit.
+ */
+import type { Socket } from 'node:net';
+import type { HandlerTarget, HostConfig, Target } from '../config/types.js';
+import type { Logger } from '../handler/logger.js';
+import { parseHead, type RequestHead } from './http/request-parser.js';
+import { bodyFraming, expectation, keepAlive } from './http/body.js';
+import { CONTINUE_100, fixedResponse } from './http/responses.js';
+import type { Route } from './routing/route-map.js';
+import type { DirResponse } from './dir/index.js';
+import { HeaderTable } from './header-table.js';
+import { encodeHttpRequest } from './handler-message.js';
+import { ResponseTracker } from './response-tracker.js';
+import type { ServerSettings } from './settings.js';
+import type { AccessLogEntry, ClientInfo } from './types.js';
+
+/** What a client needs from its server. */
+export interface ClientHost {
+  readonly settings: ServerSettings;
+  readonly log: Logger;
+  readonly urlScheme: 'http' | 'https';
+  resolve(hostName: string | undefined, path: string): { host: HostConfig; route: Route<Target> | undefined };
+  /** Queues a message for a handler; false when it cannot be queued (→ 502). */
+  toHandler(target: HandlerTarget, message: Buffer): boolean;
+  disconnected(target: HandlerTarget, connId: number): void;
+  serveDir(target: Extract<Target, { type: 'dir' }>, prefix: string, head: RequestHead): Promise<DirResponse | undefined>;
+  accessLog(entry: AccessLogEntry): void;
+  released(client: Client): void;
+}
+
+type FixedStatus = Parameters<typeof fixedResponse>[0];
+type Phase = 'head' | 'body' | 'busy' | 'closed';
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+export class Client {
+  readonly info: ClientInfo;
+  private buf: Buffer = Buffer.alloc(0);
+  private phase: Phase = 'head';
+  private tracker: ResponseTracker | undefined;
+  /** The last handler that received a request here: where the disconnect notice goes. */
+  private handler: HandlerTarget | undefined;
+  /** True once the core or the handler ended the connection (no disconnect notice then). */
+  private quiet = false;
+  private headerTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly host: ClientHost,
+  ) {
+    this.info = { id, type: 1, lastPing: now(), lastRead: 0, lastWrite: 0, bytesRead: 0, bytesWritten: 0 };
+    this.remoteAddr = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.remotePort = socket.remotePort ?? 0;
+    const { minPing } = host.settings;
+    if (minPing > 0) this.idleTimer = setTimeout(() => this.expire('idle', minPing), minPing * 1000).unref();
+    this.armHeaderTimer();
+    socket.setNoDelay(true);
+    if (host.settings.tcpKeepalive) socket.setKeepAlive(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => host.log.debug({ conn: id, err: err.message }, 'client socket error'));
+    socket.on('close', () => this.onClose());
+  }
+
+  private ping(): void {
+    this.info.lastPing = now();
+    this.idleTimer?.refresh();
+  }
+
+  /** `ctl keep-alive`: refresh the idle timer. */
+  keepAlive(): void {
+    this.ping();
+  }
+
+  private armHeaderTimer(): void {
+    const s = this.host.settings.headerTimeout;
+    if (s <= 0) return;
+    if (this.headerTimer) this.headerTimer.refresh();
+    else this.headerTimer = setTimeout(() => this.expire('header', s), s * 1000).unref();
+  }
+
+  private disarmHeaderTimer(): void {
+    if (this.headerTimer) clearTimeout(this.headerTimer);
+    this.headerTimer = undefined;
+  }
+
+  private expire(which: 'idle' | 'header', seconds: number): void {
+    if (this.phase === 'closed') return;
+    this.host.log.info({ conn: this.id, seconds }, which === 'idle' ? 'closing idle connection (limits.min_ping)' : 'request head not complete in time (limits.header_timeout)');
+    this.kill();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.info.bytesRead += chunk.length;
+    this.info.lastRead = now();
+    this.ping();
+    if (this.phase === 'closed') return;
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.pump();
+  }
+
+  /** Handles every complete request in the buffer, one at a time. */
+  private pump(): void {
+    while (this.phase === 'head' && this.buf.length > 0) {
+      const { settings } = this.host;
+      let r: ReturnType<typeof parseHead>;
+      try {
+        r = parseHead(this.buf, 0, { relaxed: settings.relaxed, maxHeadBytes: settings.bufferSize, maxHeaderCount: settings.headerCount });
+      } catch (err) {
+        r = { kind: 'error', offset: 0, reason: `parser failure: ${(err as Error).message}` };
+      }
+      if (r.kind === 'incomplete') {
+        if (this.buf.length >= settings.bufferSize) this.fail(400, `request head larger than limits.buffer_size (${settings.bufferSize} bytes)`);
+        break;
+      }
+      if (r.kind === 'error') {
+        this.fail(400, `bad request at byte ${r.offset}: ${r.reason}`);
+        break;
+      }
+      if (r.kind !== 'request') {
+        // JSON/XML socket messages and the Flash policy request come with the JSSocket work.
+        this.host.log.warn({ conn: this.id, kind: r.kind }, 'socket messages are not supported yet; closing');
+        this.kill();
+        break;
+      }
+      this.disarmHeaderTimer();
+      this.request(r.head, r.end);
+    }
+    this.flowControl();
+  }
+
+  /** Bounded memory: stop reading while a request is in progress and a head's worth is buffered. */
+  private flowControl(): void {
+    if (this.phase === 'closed') return;
+    const full = this.phase === 'busy' && this.buf.length >= this.host.settings.bufferSize;
+    if (full && !this.socket.isPaused()) this.socket.pause();
+    else if (!full && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private request(head: RequestHead, end: number): void {
+    const hostHeader = head.headers.find(([k]) => k.toLowerCase() === 'host')?.[1];
+    const colon = hostHeader?.indexOf(':') ?? -1;
+    const hostName = hostHeader === undefined ? undefined : colon > 0 ? hostHeader.slice(0, colon) : hostHeader;
+    const { host, route } = this.host.resolve(hostName, head.path);
+    if (!route) return this.fail(404, `no route for ${head.path}`);
+    const target = route.value;
+    switch (target.type) {
+      case 'handler':
+        return this.toHandler(head, end, host, route, target);
+      case 'dir':
+        return this.toDir(head, end, host, route.prefix, target);
+      case 'proxy':
+        return this.fail(501, `proxy routes are not supported yet (${target.addr}:${target.port})`);
+    }
+  }
+
+  private toHandler(head: RequestHead, end: number, host: HostConfig, route: Route<Target>, target: HandlerTarget): void {
+    if (isWebSocketUpgrade(head)) return this.fail(501, `websocket upgrade to ${head.path} is not supported yet`);
+    const framing = bodyFraming(head);
+    if (framing.kind === 'invalid') return this.fail(400, `bad body framing: ${framing.reason}`);
+    // Chunked bodies and bodies over limits.content_length take Mongrel2's upload path; with no upload store that is a 413.
+    if (framing.kind === 'chunked') return this.fail(413, 'chunked request bodies are not supported yet (uploads)');
+    const length = framing.kind === 'length' ? framing.length : 0;
+    if (length > this.host.settings.contentLength) return this.fail(413, `body of ${length} bytes is over limits.content_length (${this.host.settings.contentLength}); uploads are not supported yet`);
+    const expect = expectation(head);
+    if (expect === 'fail') return this.fail(417, 'unsupported Expect value');
+    if (expect === 'continue') this.write(CONTINUE_100);
+    this.phase = 'body';
+    this.awaitBody(end + length, () => {
+      const body = Buffer.from(this.buf.subarray(end, end + length));
+      this.consume(end + length);
+      const table = new HeaderTable(this.host.settings.headerCount);
+      for (const [k, v] of head.headers) {
+        // Trusted x-mongrel2-* headers are the server's to set: a client cannot forge them.
+        if (/^x-mongrel2-/i.test(k)) continue;
+        table.add(k, v);
+      }
+      if (table.dropped.length > 0) this.host.log.warn({ conn: this.id, dropped: table.dropped }, 'request headers over limits.header_count / 5 values were dropped');
+      if (!this.host.settings.noClobberXff) table.replace('x-forwarded-for', this.remoteAddr);
+      const facts = { method: head.method, version: head.version, uri: head.uri, path: head.path, query: head.query, fragment: head.fragment, pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr };
+      let message: Buffer;
+      try {
+        message = encodeHttpRequest(target, this.id, facts, table, body);
+      } catch (err) {
+        return this.fail(400, `request cannot be encoded for the handler: ${(err as Error).message}`);
+      }
+      if (!this.host.toHandler(target, message)) return this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
+      this.handler = target;
+      this.tracker = new ResponseTracker(head.method === 'HEAD');
+      this.phase = 'busy';
+      this.log(host, head, 200, length);
+    });
+  }
+
+  private toDir(head: RequestHead, end: number, host: HostConfig, prefix: string, target: Extract<Target, { type: 'dir' }>): void {
+    const framing = bodyFraming(head);
+    if (framing.kind === 'invalid' || framing.kind === 'chunked') return this.fail(400, 'Dir routes take no chunked or ambiguous bodies');
+    const length = framing.kind === 'length' ? framing.length : 0;
+    if (length > this.host.settings.contentLength) return this.fail(413, `body of ${length} bytes sent to a Dir route`);
+    this.phase = 'body';
+    // Dir never reads a body; skip it once it is here so the next request parses.
+    this.awaitBody(end + length, () => {
+      this.consume(end + length);
+      this.phase = 'busy';
+      this.host.serveDir(target, prefix, head).then(
+        (answer) => this.sendDir(host, head, answer),
+        (err: unknown) => this.fail(500, `Dir failed: ${(err as Error).message}`),
+      );
+    });
+  }
+
+  private sendDir(host: HostConfig, head: RequestHead, answer: DirResponse | undefined): void {
+    if (this.phase === 'closed') {
+      answer?.body?.destroy();
+      return;
+    }
+    if (!answer) return this.fail(404, `no Dir handler for ${head.path}`, { keepOpen: keepAlive(head) });
+    this.log(host, head, answer.logStatus, answer.bytes);
+    const close = answer.close || !keepAlive(head);
+    this.write(answer.head);
+    const done = (): void => (close ? this.endAfterFlush() : this.responseDone());
+    if (!answer.body) return done();
+    const body = answer.body;
+    body.on('data', (chunk: Buffer) => {
+      if (!this.write(chunk)) {
+        body.pause();
+        this.socket.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', done);
+    body.once('error', (err) => {
+      this.host.log.error({ conn: this.id, err: err.message }, 'Dir body failed mid-response; closing');
+      this.kill();
+    });
+    this.socket.once('close', () => body.destroy());
+  }
+
+  /** Runs `then` once `upTo` bytes are buffered (a request body arriving). */
+  private awaitBody(upTo: number, then: () => void): void {
+    if (this.buf.length >= upTo) return then();
+    const check = (): void => {
+      if (this.phase === 'closed') return;
+      if (this.buf.length < upTo) return void this.socket.once('data', check);
+      then();
+      this.pump();
+    };
+    this.socket.once('data', check);
+  }
+
+  private consume(n: number): void {
+    this.buf = this.buf.length === n ? Buffer.alloc(0) : this.buf.subarray(n);
+  }
+
+  /** The in-progress response is complete: the next buffered request may go. */
+  private responseDone(): void {
+    if (this.phase === 'closed') return;
+    this.tracker = undefined;
+    this.phase = 'head';
+    this.armHeaderTimer();
+    setImmediate(() => this.pump());
+    this.flowControl();
+  }
+
+  private log(host: HostConfig, head: RequestHead, status: number, size: number): void {
+    this.host.accessLog({ host: host.name, remoteAddr: this.remoteAddr, remotePort: this.remotePort, time: now(), method: head.method, path: head.path, version: head.version, status, size });
+  }
+
+  private write(bytes: Buffer): boolean {
+    if (this.phase === 'closed' || this.socket.destroyed) return false;
+    this.info.bytesWritten += bytes.length;
+    this.info.lastWrite = now();
+    this.ping();
+    return this.socket.write(bytes);
+  }
+
+  /** Handler reply bytes for this connection (written verbatim, as Mongrel2 does). */
+  deliver(data: Buffer): void {
+    if (this.phase === 'closed') return;
+    const limit = this.host.settings.deliverQueueBytes;
+    if (this.socket.writableLength > limit) {
+      this.host.log.warn({ conn: this.id, queued: this.socket.writableLength, limit }, 'client is not reading; killing it (limits.deliver_queue_bytes)');
+      return this.kill();
+    }
+    this.write(data);
+    if (this.tracker && this.tracker.feed(data) >= 0) this.responseDone();
+  }
+
+  /** The handler's close message: end after what is queued, no disconnect notice. */
+  closeFromHandler(): void {
+    this.quiet = true;
+    this.endAfterFlush();
+  }
+
+  private endAfterFlush(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.quiet = true;
+    this.stopTimers();
+    this.socket.end();
+    // A client that never reads must not keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 10_000).unref();
+  }
+
+  /** Fixed response; closes unless `keepOpen`. Client errors still notify the handler, as in Mongrel2. */
+  private fail(status: FixedStatus, why: string, opts: { keepOpen?: boolean } = {}): void {
+    this.host.log[status >= 500 ? 'error' : 'info']({ conn: this.id, status, remote: this.remoteAddr }, why);
+    this.write(fixedResponse(status));
+    if (opts.keepOpen) return this.responseDone();
+    this.phase = 'closed';
+    this.stopTimers();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 10_000).unref();
+  }
+
+  /** Drop the connection now with no notice to the handler (control `kill`, timeouts, ctl cancel, overflow). */
+  kill(): void {
+    this.quiet = true;
+    this.phase = 'closed';
+    this.stopTimers();
+    this.socket.destroy();
+  }
+
+  private stopTimers(): void {
+    this.disarmHeaderTimer();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+  }
+
+  private onClose(): void {
+    const notify = !this.quiet && this.handler !== undefined;
+    this.phase = 'closed';
+    this.stopTimers();
+    this.buf = Buffer.alloc(0);
+    if (notify) this.host.disconnected(this.handler!, this.id);
+    this.host.released(this);
+  }
+}
+
+/** Mongrel2's websocket test (connection.c): key, version and host present, upgrade = websocket, connection contains upgrade. */
+function isWebSocketUpgrade(head: RequestHead): boolean {
+  const get = (name: string): string | undefined => head.headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  const upgrade = get('upgrade');
+  const connection = get('connection');
+  return get('sec-websocket-key') !== undefined && get('sec-websocket-version') !== undefined && get('host') !== undefined && upgrade?.toLowerCase() === 'websocket' && connection !== undefined && connection.toLowerCase().includes('upgrade');
+}
