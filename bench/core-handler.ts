@@ -38,7 +38,8 @@ import { startMongrel2, type Mongrel2Peer } from '../test/support/mongrel2.js';
 import { freePorts } from '../test/support/process.js';
 import { spawnReady, type BenchChild } from './lib/child.js';
 import { memOf, socketInodes, ticksOf, CLK_TCK } from './lib/proc.js';
-import { topSelf, type HotSpot } from './lib/profile-top.js';
+import { userSys } from './lib/cpu-split.js';
+import { topSelf, type ProfileSummary } from './lib/profile-top.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -110,7 +111,7 @@ interface Front {
   /** The handler process, if any. */
   handlerPid?: number;
   response?: Buffer;
-  runs: Array<{ wrk: WrkResult; serverTicks: number; handlerTicks: number; load: string }>;
+  runs: Array<{ wrk: WrkResult; serverTicks: number; serverSys: number; handlerTicks: number; load: string }>;
 }
 
 interface Started {
@@ -162,12 +163,12 @@ async function startFronts(st: Started): Promise<void> {
 async function measure(front: Front, secs: number, record: boolean): Promise<void> {
   const url = `http://127.0.0.1:${front.port}/handler`;
   const pids = { s: [front.serverPid], h: front.handlerPid ? [front.handlerPid] : [] };
-  const t0 = { s: ticksOf(pids.s), h: ticksOf(pids.h) };
+  const t0 = { s: ticksOf(pids.s), h: ticksOf(pids.h), sys: userSys(front.serverPid).sys };
   const load = loadavg();
   const out = await runWrk([`-t${THREADS}`, `-c${CONNS}`, `-d${secs}s`, '--latency', url], (secs + 30) * 1000);
   if (!record) return;
   const wrk = parseWrk(out);
-  front.runs.push({ wrk, serverTicks: ticksOf(pids.s) - t0.s, handlerTicks: ticksOf(pids.h) - t0.h, load });
+  front.runs.push({ wrk, serverTicks: ticksOf(pids.s) - t0.s, serverSys: userSys(front.serverPid).sys - t0.sys, handlerTicks: ticksOf(pids.h) - t0.h, load });
   log(`${front.key}: ${fmt(wrk.rps)} req/s p50 ${fmt(wrk.p50Ms, 2)} ms p99 ${fmt(wrk.p99Ms, 2)} ms non2xx ${wrk.non2xx} errors ${wrk.socketErrors}`);
 }
 
@@ -218,7 +219,7 @@ async function idleTest(front: Front, st: Started): Promise<IdleResult> {
 // ---------------------------------------------------------------------------
 // report
 
-function report(st: Started, idle: IdleResult[], hot: HotSpot[] | undefined, meta: { versions: string; loadStart: string; loadEnd: string; started: string; secs: number }): string {
+function report(st: Started, idle: IdleResult[], hot: ProfileSummary | undefined, meta: { versions: string; loadStart: string; loadEnd: string; started: string; secs: number }): string {
   const L: string[] = [];
   const byKey = new Map(st.fronts.map((f) => [f.key, f]));
   const med = (f: Front | undefined, pick: (w: WrkResult) => number | null): number | null => (f ? median(f.runs.map((r) => pick(r.wrk))) : null);
@@ -227,14 +228,14 @@ function report(st: Started, idle: IdleResult[], hot: HotSpot[] | undefined, met
   L.push(`Versions: ${meta.versions}.`);
   L.push(`Machine: nproc = ${os.cpus().length} (shared by wrk, servers and handlers; nothing pinned), load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   L.push('');
-  L.push(`| front | median req/s | median p50 ms | median p99 ms | req/s vs node:http | server CPU µs/req | handler CPU µs/req | response bytes | non-2xx / socket errors |`);
+  L.push(`| front | median req/s | median p50 ms | median p99 ms | req/s vs node:http | server CPU µs/req (of it kernel) | handler CPU µs/req | response bytes | non-2xx / socket errors |`);
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const f of st.fronts) {
     const reqs = f.runs.reduce((a, r) => a + (r.wrk.requests ?? 0), 0);
     const us = (t: number): string => (reqs ? fmt((t / CLK_TCK) * 1e6 / reqs) : '-');
     const rps = med(f, (w) => w.rps);
     L.push(
-      `| ${f.key}: ${f.label} | ${fmt(rps)} | ${fmt(med(f, (w) => w.p50Ms), 2)} | ${fmt(med(f, (w) => w.p99Ms), 2)} | ${fmt(ratio(rps, med(N, (w) => w.rps)), 2)}× | ${us(f.runs.reduce((a, r) => a + r.serverTicks, 0))} | ${f.handlerPid ? us(f.runs.reduce((a, r) => a + r.handlerTicks, 0)) : '-'} | ${f.response?.length ?? '-'} | ${f.runs.map((r) => `${r.wrk.non2xx}/${r.wrk.socketErrors}`).join(', ')} |`,
+      `| ${f.key}: ${f.label} | ${fmt(rps)} | ${fmt(med(f, (w) => w.p50Ms), 2)} | ${fmt(med(f, (w) => w.p99Ms), 2)} | ${fmt(ratio(rps, med(N, (w) => w.rps)), 2)}× | ${us(f.runs.reduce((a, r) => a + r.serverTicks, 0))} (${us(f.runs.reduce((a, r) => a + r.serverSys, 0))}) | ${f.handlerPid ? us(f.runs.reduce((a, r) => a + r.handlerTicks, 0)) : '-'} | ${f.response?.length ?? '-'} | ${f.runs.map((r) => `${r.wrk.non2xx}/${r.wrk.socketErrors}`).join(', ')} |`,
     );
   }
   const C = byKey.get('C');
@@ -273,11 +274,17 @@ function report(st: Started, idle: IdleResult[], hot: HotSpot[] | undefined, met
   }
   if (hot) {
     L.push('');
-    L.push(`Core CPU profile (${PROFILE}; \`node --cpu-prof --cpu-prof-interval 200\`, whole run incl. warm-ups and idle test), top self time:`);
+    L.push(`Core CPU profile (${PROFILE}; \`node --cpu-prof --cpu-prof-interval 200\`, main thread, whole run incl. warm-ups${IDLE ? ' and the idle test' : ''}), top self time:`);
     L.push('');
     L.push('| # | function | where (TS source) | self % | self ms |');
     L.push('|---:|---|---|---:|---:|');
-    hot.forEach((h, i) => L.push(`| ${i + 1} | \`${h.fn}\` | ${h.where} | ${fmt(h.pct, 1)} | ${fmt(h.selfMs)} |`));
+    hot.functions.forEach((h, i) => L.push(`| ${i + 1} | \`${h.fn}\` | ${h.where} | ${fmt(h.pct, 1)} | ${fmt(h.selfMs)} |`));
+    L.push('');
+    L.push('Self time per file:');
+    L.push('');
+    L.push('| file | self % | self ms |');
+    L.push('|---|---:|---:|');
+    for (const h of hot.files) L.push(`| ${h.where} | ${fmt(h.pct, 1)} | ${fmt(h.selfMs)} |`);
   }
   L.push('');
   L.push('Response bytes per front (first answer):');
@@ -306,11 +313,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const idle: IdleResult[] = [];
-  let hot: HotSpot[] | undefined;
+  let hot: ProfileSummary | undefined;
   try {
     log(`load average ${loadStart}; logs in ${st.home}`);
     await startFronts(st);
     for (const f of st.fronts) {
+      log(`${f.key} ${f.label}: port ${f.port}, server pid ${f.serverPid}${f.handlerPid ? `, handler pid ${f.handlerPid}` : ''}`);
       f.response = await rawGet(f.port, '/handler');
       if (!f.response.toString('latin1').startsWith('HTTP/1.1 200 ')) throw new Error(`${f.key}: expected a 200, got ${JSON.stringify(f.response.toString('latin1'))}`);
     }
@@ -327,7 +335,7 @@ async function main(): Promise<void> {
   }
   if (PROFILE) {
     const core = st.children.find((c) => c.name === 'core');
-    const file = core ? path.join(PROFILE, fs.readdirSync(PROFILE).find((n) => n.includes(`.${core.pid}.`)) ?? '') : '';
+    const file = core ? path.join(PROFILE, fs.readdirSync(PROFILE).sort().find((n) => n.includes(`.${core.pid}.0.`)) ?? '') : '';
     if (core && fs.existsSync(file) && fs.statSync(file).isFile()) hot = await topSelf(file, 10, ROOT);
     else log(`no CPU profile of the core found in ${PROFILE}`);
   }

@@ -56,9 +56,15 @@ async function locate(frame: CallFrame, root: string): Promise<string> {
   return `${rel.startsWith('..') ? file : rel}:${line} (generated)`;
 }
 
-export async function topSelf(profilePath: string, n: number, root: string): Promise<HotSpot[]> {
-  process.setSourceMapsEnabled(true);
-  const prof = JSON.parse(fs.readFileSync(profilePath, 'utf8')) as CpuProfile;
+export interface ProfileSummary {
+  /** The top functions by self time. */
+  functions: HotSpot[];
+  /** Self time summed per file (TS source when mapped), top first; `where` is the file. */
+  files: HotSpot[];
+}
+
+/** Self time per frame in a V8 .cpuprofile, without (idle). */
+function selfTimes(prof: CpuProfile): { frames: Array<{ frame: CallFrame; us: number }>; busy: number } {
   const byId = new Map(prof.nodes.map((node) => [node.id, node]));
   const self = new Map<string, { frame: CallFrame; us: number }>();
   let busy = 0;
@@ -72,10 +78,21 @@ export async function topSelf(profilePath: string, n: number, root: string): Pro
     e.us += us;
     self.set(key, e);
   });
-  const top = [...self.values()].sort((a, b) => b.us - a.us).slice(0, n);
-  const out: HotSpot[] = [];
-  for (const t of top) {
-    out.push({ fn: t.frame.functionName || '(anonymous)', where: await locate(t.frame, root), selfMs: t.us / 1000, pct: busy ? (100 * t.us) / busy : 0 });
+  return { frames: [...self.values()].sort((a, b) => b.us - a.us), busy };
+}
+
+export async function topSelf(profilePath: string, n: number, root: string): Promise<ProfileSummary> {
+  process.setSourceMapsEnabled(true);
+  const { frames, busy } = selfTimes(JSON.parse(fs.readFileSync(profilePath, 'utf8')) as CpuProfile);
+  const pct = (us: number): number => (busy ? (100 * us) / busy : 0);
+  const functions: HotSpot[] = [];
+  const files = new Map<string, number>();
+  for (const [i, t] of frames.entries()) {
+    const where = await locate(t.frame, root);
+    if (i < n) functions.push({ fn: t.frame.functionName || '(anonymous)', where, selfMs: t.us / 1000, pct: pct(t.us) });
+    const file = where.replace(/:\d+( \(generated\))?$/, '') || t.frame.functionName;
+    files.set(file, (files.get(file) ?? 0) + t.us);
   }
-  return out;
+  const byFile = [...files].sort((a, b) => b[1] - a[1]).slice(0, n).map(([file, us]) => ({ fn: '', where: file, selfMs: us / 1000, pct: pct(us) }));
+  return { functions, files: byFile };
 }
