@@ -22,8 +22,8 @@ export interface BridgeOptions {
   /** Requests in flight before new ones get 503 (default 1024). */
   maxInflight?: number;
   logger: Logger;
-  /** Websocket tunnel limits: client bytes queued for a backend (1008 past it), close timeout. */
-  websocket?: Pick<TunnelOptions, 'maxBuffered' | 'closeTimeoutMs'>;
+  /** Websocket tunnel limits: client bytes queued for a backend (1008 past it), handshake and close timeouts. */
+  websocket?: Pick<TunnelOptions, 'maxBuffered' | 'closeTimeoutMs' | 'handshakeTimeoutMs'>;
 }
 
 export class Bridge {

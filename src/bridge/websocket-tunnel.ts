@@ -54,6 +54,8 @@ export interface TunnelOptions {
   closeTimeoutMs?: number;
   /** Largest body of a refusal (non-101 answer) forwarded to the client (default 1 MiB). */
   maxRefusalBody?: number;
+  /** How long the backend may take to answer the upgrade request before a 504 (default 60 s). */
+  handshakeTimeoutMs?: number;
   /** Without flow control, the least time between two messages to Mongrel2 in a burst (default 2 ms). */
   lingerMs?: number;
 }
@@ -76,6 +78,7 @@ export class WebSocketTunnel {
   readonly #closeTimeoutMs: number;
   readonly #maxRefusalBody: number;
   readonly #lingerMs: number;
+  readonly #handshakeTimeoutMs: number;
   readonly #scanner = new FrameScanner();
 
   #duplex: Duplex | undefined;
@@ -104,6 +107,7 @@ export class WebSocketTunnel {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.#maxRefusalBody = options.maxRefusalBody ?? 1024 * 1024;
     this.#lingerMs = options.lingerMs ?? 2;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 60_000;
   }
 
   /**
@@ -172,29 +176,39 @@ export class WebSocketTunnel {
         end: () => (ended = true),
       },
     );
-    const fail = (why: string): number => {
-      this.#log.error({ connId: this.#req.connId, backend: this.#backend.name }, `websocket upgrade: ${why}: 502`);
-      return 502;
+    const fail = (why: string, status = 502): number => {
+      this.#log.error({ connId: this.#req.connId, backend: this.#backend.name }, `websocket upgrade: ${why}: ${status}`);
+      return status;
     };
-    // The head, and for a refusal its whole (bounded) body.
-    while (head === undefined || (head.status !== 101 && !ended)) {
-      const chunk = await this.#read(duplex);
-      if (this.#phase === 'closed') return undefined; // the client left, or the tunnel was closed meanwhile
-      if (chunk === null) {
-        if (head === undefined) return fail(`the backend closed before answering${duplex.errored ? ` (${duplex.errored.message})` : ''}`);
-        try {
-          parser.finish();
-        } catch (err) {
-          return fail(`the refusal was cut short: ${(err as Error).message}`);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      duplex.destroy();
+    }, this.#handshakeTimeoutMs);
+    try {
+      // The head, and for a refusal its whole (bounded) body.
+      while (head === undefined || (head.status !== 101 && !ended)) {
+        const chunk = await this.#read(duplex);
+        if (this.#phase === 'closed') return undefined; // the client left, or the tunnel was closed meanwhile
+        if (timedOut) return fail(`no answer within ${this.#handshakeTimeoutMs} ms`, 504);
+        if (chunk === null) {
+          if (head === undefined) return fail(`the backend closed before answering${duplex.errored ? ` (${duplex.errored.message})` : ''}`);
+          try {
+            parser.finish();
+          } catch (err) {
+            return fail(`the refusal was cut short: ${(err as Error).message}`);
+          }
+          break;
         }
-        break;
+        try {
+          parser.push(chunk);
+        } catch (err) {
+          return fail(`unparseable answer: ${(err as Error).message}`);
+        }
+        if (restBytes > this.#maxRefusalBody && head?.status !== 101) return fail(`refusal body larger than ${this.#maxRefusalBody} bytes`);
       }
-      try {
-        parser.push(chunk);
-      } catch (err) {
-        return fail(`unparseable answer: ${(err as Error).message}`);
-      }
-      if (restBytes > this.#maxRefusalBody && head?.status !== 101) return fail(`refusal body larger than ${this.#maxRefusalBody} bytes`);
+    } finally {
+      clearTimeout(timer);
     }
     if (head.status !== 101) return this.#refused(head, Buffer.concat(rest));
 

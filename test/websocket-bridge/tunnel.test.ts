@@ -26,7 +26,7 @@ describe('websocket tunnel through the bridge', () => {
     conn = new Connection({ sendSpec: srv.sendSpec, recvSpec: srv.recvSpec, logger: pino({ level: 'silent' }) });
     await conn.ready();
     backend = await new FakeUpgradeBackend().start();
-    bridge = new Bridge({ connection: conn, backend, maxInflight: 4, logger: pino({ level: 'silent' }) });
+    bridge = new Bridge({ connection: conn, backend, maxInflight: 4, logger: pino({ level: 'silent' }), websocket: { handshakeTimeoutMs: 1000 } });
     void bridge.run();
   });
 
@@ -144,6 +144,14 @@ describe('websocket tunnel through the bridge', () => {
     await srv.send(handshake(8));
     const client = await new ClientView(srv, 8).until((v) => v.closed);
     assert.match(client.head, /^HTTP\/1\.1 501 Not Implemented\r\n/);
+  });
+
+  test('a backend that never answers the upgrade: 504 after the handshake timeout', async () => {
+    await srv.send(handshake(17));
+    const up = await backend.next();
+    const client = await new ClientView(srv, 17).until((v) => v.closed);
+    assert.match(client.head, /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    await up.until((u) => u.closed);
   });
 
   test('the backend ends without a close frame: a 1001 close frame on its behalf, then the close message', async () => {
