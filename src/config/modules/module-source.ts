@@ -13,36 +13,20 @@
  * init() fails by throwing or by returning anything but undefined, 0 or true
  * (Mongrel2: non-zero). close() runs after a successful init() whatever happens.
  */
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigDbError } from '../errors.js';
 import { buildConfig, type ConfigSource } from '../source.js';
 import type { Config } from '../types.js';
+import { importModule, moduleFunction, type ModuleFunction, type ModuleNamespace } from './module-exports.js';
 
 const REQUIRED = ['loadServer', 'loadHosts', 'loadRoutes', 'loadHandler', 'loadProxy', 'loadDir', 'loadMimetypes', 'loadSettings', 'loadFilters'] as const;
 const OPTIONAL = ['loadXrequests', 'serverName'] as const;
 
-type Fn = (...args: unknown[]) => unknown;
+type Fn = ModuleFunction;
+const lookup = (ns: ModuleNamespace, name: string): Fn | undefined => moduleFunction(ns, [name, snakeName(name)]);
 
 /** `loadServer` → `config_load_server`. */
 function snakeName(name: string): string {
   return `config_${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-}
-
-/**
- * A function by either name: a named export first, else a method of the
- * default export (called on it, so a class instance keeps its `this`).
- */
-function lookup(ns: Record<string, unknown>, name: string): Fn | undefined {
-  const def = ns.default;
-  const holders = def !== null && (typeof def === 'object' || typeof def === 'function') ? [ns, def as Record<string, unknown>] : [ns];
-  for (const holder of holders) {
-    for (const key of [name, snakeName(name)]) {
-      const v = holder[key];
-      if (typeof v === 'function') return (...args: unknown[]) => (v as Fn).apply(holder === ns ? undefined : holder, args);
-    }
-  }
-  return undefined;
 }
 
 export interface ConfigModule {
@@ -52,7 +36,7 @@ export interface ConfigModule {
 }
 
 /** Checks a module namespace and wraps it. `where` names the module in errors. */
-export function configModule(ns: Record<string, unknown>, where: string): ConfigModule {
+export function configModule(ns: ModuleNamespace, where: string): ConfigModule {
   const missing = (['init', 'close', ...REQUIRED] as const).filter((n) => lookup(ns, n) === undefined);
   if (missing.length > 0) {
     const names = missing.map((n) => `${n} (or ${snakeName(n)})`).join(', ');
@@ -97,11 +81,11 @@ export function configModule(ns: Record<string, unknown>, where: string): Config
 export async function loadConfigFromModule(modulePath: string, arg: string, uuid: string): Promise<Config> {
   const prefix = (err: unknown): ConfigDbError =>
     new ConfigDbError(`config module ${modulePath}: ${err instanceof Error ? err.message : String(err)}`);
-  let ns: Record<string, unknown>;
+  let ns: ModuleNamespace;
   try {
-    ns = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
+    ns = await importModule(modulePath, 'config module');
   } catch (err) {
-    throw new ConfigDbError(`cannot import config module ${modulePath}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigDbError((err as Error).message);
   }
   const mod = configModule(ns, modulePath);
   try {
