@@ -168,6 +168,38 @@ describe('Express and ws on one http.Server behind the real Mongrel2', () => {
   });
 });
 
+describe("mount(expressApp, { onUpgrade }) behind the real Mongrel2", () => {
+  let peer: Mongrel2Peer;
+  let mounted: Mounted;
+  const app = express();
+  app.get('/plain', (_req, res) => res.send('express'));
+  const wss = new WebSocketServer({ noServer: true });
+
+  before(async () => {
+    peer = await startMongrel2({ rootRoute: true });
+    mounted = mount(app, {
+      sendSpec: peer.handler.sendSpec,
+      recvSpec: peer.handler.recvSpec,
+      logger: silent,
+      onUpgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => echo(ws)),
+    });
+    await mounted.ready();
+  });
+
+  after(async () => {
+    await mounted?.close(1000);
+    await peer?.stop();
+  });
+
+  test('a plain Express app gets websockets through the onUpgrade option', async () => {
+    assert.equal(await (await fetch(`http://127.0.0.1:${peer.httpPort}/plain`)).text(), 'express');
+    const { ws, next } = await connect(`ws://127.0.0.1:${peer.httpPort}/echo`);
+    ws.send('through mount');
+    assert.equal((await next()).data.toString(), 'through mount');
+    assert.deepEqual(await closeWith(ws, 1000, ''), { code: 1000, reason: '' });
+  });
+});
+
 describe('an upstream ws server through HttpBackend behind the real Mongrel2', () => {
   let peer: Mongrel2Peer;
   let upstream: WebSocketServer;
