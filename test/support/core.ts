@@ -20,6 +20,8 @@ import { freePorts } from './process.js';
 export interface StartCoreOptions {
   /** Extra `setting` rows (text values, as in the table). */
   settings?: Record<string, string>;
+  /** Also route '/' to the JSON handler (a bridge serving a whole site), like startMongrel2's rootRoute. */
+  rootRoute?: boolean;
 }
 
 export interface CorePeer {
@@ -82,6 +84,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
             { id: 1, path: '/handler', target: target(1, handler) },
             { id: 2, path: '/tnet', target: target(2, tnetHandler) },
             { id: 3, path: '/static/', target: dir },
+            ...(opts.rootRoute ? [{ id: 4, path: '/', target: target(1, handler) }] : []),
           ],
         },
       ],
