@@ -36,7 +36,7 @@ export interface HotSpot {
 }
 
 /** Only these are safe to import for their source maps (libraries, no side effects). */
-const MAPPABLE = /^(src|adapters)\//;
+const MAPPABLE = /^(src|adapters)\/(?!cli\/)/;
 
 async function locate(frame: CallFrame, root: string): Promise<string> {
   if (!frame.url) return frame.functionName.startsWith('(') ? '' : '(native)';
