@@ -186,3 +186,24 @@ test('throwing init, a throwing load function, and an unimportable module', asyn
   await refusal(path.join(work, 'absent.mjs'), /^cannot import config module .*absent\.mjs: /);
   await refusal(writeModule('export default 42;'), /does not export the functions init \(or config_init\), close \(or config_close\), loadServer/);
 });
+
+test('examples/config-modules/env-rows.ts: a hand-written module; its argument is the Dir base and the port comes from M2_PORT', async () => {
+  const saved = process.env.M2_PORT;
+  process.env.M2_PORT = '7001';
+  try {
+    const c = await loadConfigFromModule(path.join(ROOT, 'examples/config-modules/env-rows.ts'), './public', 'example');
+    assert.equal(c.server.port, 7001);
+    assert.deepEqual(c.server.hosts[0]!.routes[1]!.target, { type: 'dir', id: 1, base: './public/', indexFile: 'index.html', defaultCtype: 'text/plain', cacheTtl: 0 });
+    assert.equal(c.settings.get('server.daemonize'), '0');
+  } finally {
+    if (saved === undefined) delete process.env.M2_PORT;
+    else process.env.M2_PORT = saved;
+  }
+  process.env.M2_PORT = 'x';
+  try {
+    await refusal(path.join(ROOT, 'examples/config-modules/env-rows.ts'), /loadServer\("example"\) row 0 cell 4 \(port\) is the non-integer NaN, expected an integer$/, '.', 'example');
+  } finally {
+    if (saved === undefined) delete process.env.M2_PORT;
+    else process.env.M2_PORT = saved;
+  }
+});
