@@ -157,6 +157,29 @@ describe('mongrel2 in the foreground and on bad input', () => {
     }
   });
 
+  test('a config module (the JSON-file module) serves like config.sqlite does', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const json = path.join(home, 'site.json');
+    await writeFile(
+      json,
+      JSON.stringify({
+        server: { uuid: UUID, name: 'main', default_host: 'localhost', bind_addr: '127.0.0.1', port, chroot: home, access_log: '/logs/access.log', error_log: '/logs/error.log', pid_file: '/run/mongrel2.pid' },
+        hosts: [{ name: 'localhost', routes: { '/static/': { dir: { base: 'static/', index_file: 'index.html', default_ctype: 'text/plain' } } } }],
+        settings: { 'server.daemonize': '0' },
+      }),
+    );
+    const module = fileURLToPath(new URL('../../src/config/modules/json-file.ts', import.meta.url));
+    const child = spawn(process.execPath, [BIN, json, UUID, module], { cwd: home, stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until('the module-configured server to answer', async () => (await fetch(`http://127.0.0.1:${port}/static/hello.txt`).then((r) => r.status).catch(() => 0)) === 200);
+      process.kill(child.pid!, 'SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   test('usage errors exit 2; an unknown uuid or database exits 1 with the reason', async () => {
     const usage = await mongrel2([], home);
     assert.equal(usage.code, 2);
