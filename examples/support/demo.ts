@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isValidSender } from '../../src/protocol/index.js';
 import { Connection, createLogger, type ConnectionOptions, type Logger, type Request } from '../../src/handler/index.js';
 
 /** What every demo's `start()` takes. */
@@ -78,6 +79,8 @@ export const SAMPLE = {
   mp3stream: { sendSpec: 'tcp://127.0.0.1:9995', recvSpec: 'tcp://127.0.0.1:9994' },
 } as const satisfies Record<string, SampleSpecs>;
 
+const ZMQ_SPEC = /^(tcp:\/\/[^\s]+:[0-9]+|ipc:\/\/[^\s]+|inproc:\/\/[^\s]+)$/;
+
 type Flags = Record<string, { type: 'string'; description: string }>;
 
 /**
@@ -110,6 +113,14 @@ export function commandLine(name: string, defaults: SampleSpecs, extra: Flags = 
     recvSpec: str('recv-spec') ?? process.env.RECV_SPEC ?? defaults.recvSpec,
     senderId: str('sender-id') ?? process.env.SENDER_ID,
   };
+  const problems = [
+    ...(['sendSpec', 'recvSpec'] as const).filter((k) => !ZMQ_SPEC.test(demo[k])).map((k) => `${k === 'sendSpec' ? '--send-spec' : '--recv-spec'} ${JSON.stringify(demo[k])}: expected a ZeroMQ address such as tcp://127.0.0.1:9997`),
+    ...(demo.senderId !== undefined && !isValidSender(demo.senderId) ? [`--sender-id ${JSON.stringify(demo.senderId)}: only letters, digits and "-"`] : []),
+  ];
+  if (problems.length > 0) {
+    process.stderr.write(`${name}: ${problems.join('\n')}\n`);
+    process.exit(2);
+  }
   return { demo, flags: Object.fromEntries(Object.keys(extra).map((k) => [k, str(k)])) };
 }
 
