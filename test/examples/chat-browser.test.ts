@@ -141,4 +141,22 @@ describe('the chat demo behind the real Mongrel2', () => {
     assert.equal(code, 1000);
     assert.equal(demo.room.users().includes('carol'), false, 'a close frame leaves the room at once');
   });
+
+  test('a client that drops without a close frame leaves on the disconnect notice', async () => {
+    const join = async (nick: string): Promise<WebSocket> => {
+      const ws = new WebSocket(`ws://127.0.0.1:${peer.httpPort}/chat/ws`);
+      clients.push(ws);
+      await once(ws, 'open');
+      const welcomed = nextMessage(ws, (m) => m.type === 'welcome');
+      ws.send(JSON.stringify({ type: 'join', nick }));
+      await welcomed;
+      return ws;
+    };
+    const erin = await join('erin');
+    const dave = await join('dave');
+    const left = nextMessage(erin, (m) => m.type === 'leave');
+    dave.terminate(); // TCP gone, no close frame: only Mongrel2's disconnect notice tells
+    assert.deepEqual(await left, { type: 'leave', nick: 'dave', users: ['erin'] });
+    erin.close();
+  });
 });
