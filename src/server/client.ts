@@ -12,13 +12,16 @@
  * bounded by buffer_size + limits.content_length + the reply byte limit.
  */
 import type { Socket } from 'node:net';
-import type { HandlerTarget, HostConfig, Target } from '../config/types.js';
+import type { Readable } from 'node:stream';
+import type { HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
 import type { Logger } from '../handler/logger.js';
 import { parseHead, type RequestHead } from './http/request-parser.js';
 import { bodyFraming, expectation, keepAlive } from './http/body.js';
 import { CONTINUE_100, fixedResponse } from './http/responses.js';
 import type { Route } from './routing/route-map.js';
 import type { DirResponse } from './dir/index.js';
+import type { ProxyHandler, ProxyResponse } from './proxy/index.js';
+import { BodyStream, type StreamedFraming } from './request-body.js';
 import { HeaderTable } from './header-table.js';
 import { encodeHttpRequest } from './handler-message.js';
 import { ResponseTracker } from './response-tracker.js';
@@ -35,12 +38,15 @@ export interface ClientHost {
   toHandler(target: HandlerTarget, message: Buffer): boolean;
   disconnected(target: HandlerTarget, connId: number): void;
   serveDir(target: Extract<Target, { type: 'dir' }>, prefix: string, head: RequestHead): Promise<DirResponse | undefined>;
+  /** The one ProxyHandler (backend connection pool) of a Proxy target. */
+  proxy(target: ProxyTarget): ProxyHandler;
   accessLog(entry: AccessLogEntry): void;
   released(client: Client): void;
 }
 
 type FixedStatus = Parameters<typeof fixedResponse>[0];
-type Phase = 'head' | 'body' | 'busy' | 'closed';
+/** head: parsing; body: waiting for a small body; stream: feeding a big body to `body`; busy: response in progress; tunnel: bytes piped to a backend. */
+type Phase = 'head' | 'body' | 'stream' | 'busy' | 'tunnel' | 'closed';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -53,6 +59,14 @@ export class Client {
   private handler: HandlerTarget | undefined;
   /** True once the core or the handler ended the connection (no disconnect notice then). */
   private quiet = false;
+  /** The body being streamed (phase 'stream'). */
+  private body: BodyStream | undefined;
+  /** Runs once the streamed body is complete (its bytes are all fed). */
+  private bodyFed: (() => void) | undefined;
+  /** Where client bytes go in phase 'tunnel'. */
+  private tunnel: Socket | undefined;
+  /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
+  private onGone: (() => void) | undefined;
   private headerTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   readonly remoteAddr: string;
@@ -109,6 +123,11 @@ export class Client {
     this.info.lastRead = now();
     this.ping();
     if (this.phase === 'closed') return;
+    if (this.phase === 'stream' && this.body) return this.feedBody(chunk);
+    if (this.phase === 'tunnel' && this.tunnel) {
+      if (!this.tunnel.write(chunk)) this.socket.pause();
+      return;
+    }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     this.pump();
   }
@@ -145,7 +164,7 @@ export class Client {
 
   /** Bounded memory: stop reading while a request is in progress and a head's worth is buffered. */
   private flowControl(): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed' || this.phase === 'stream' || this.phase === 'tunnel') return;
     const full = this.phase === 'busy' && this.buf.length >= this.host.settings.bufferSize;
     if (full && !this.socket.isPaused()) this.socket.pause();
     else if (!full && this.socket.isPaused()) this.socket.resume();
@@ -164,7 +183,7 @@ export class Client {
       case 'dir':
         return this.toDir(head, end, host, route.prefix, target);
       case 'proxy':
-        return this.fail(501, `proxy routes are not supported yet (${target.addr}:${target.port})`);
+        return this.toProxy(head, end, host, target);
     }
   }
 
@@ -234,7 +253,11 @@ export class Client {
     this.write(answer.head);
     const done = (): void => (close ? this.endAfterFlush() : this.responseDone());
     if (!answer.body) return done();
-    const body = answer.body;
+    this.relay(answer.body, done, 'Dir body');
+  }
+
+  /** Writes `body` to the client with backpressure; `done` after its end, kill on error. */
+  private relay(body: Readable, done: () => void, what: string): void {
     body.on('data', (chunk: Buffer) => {
       if (!this.write(chunk)) {
         body.pause();
@@ -243,10 +266,125 @@ export class Client {
     });
     body.once('end', done);
     body.once('error', (err) => {
-      this.host.log.error({ conn: this.id, err: err.message }, 'Dir body failed mid-response; closing');
+      this.host.log.error({ conn: this.id, err: err.message }, `${what} failed mid-response; closing`);
       this.kill();
     });
-    this.socket.once('close', () => body.destroy());
+    const prev = this.onGone;
+    this.onGone = () => {
+      prev?.();
+      body.destroy();
+    };
+  }
+
+  private toProxy(head: RequestHead, end: number, host: HostConfig, target: ProxyTarget): void {
+    const framing = bodyFraming(head);
+    if (framing.kind === 'invalid') return this.fail(400, `bad body framing: ${framing.reason}`);
+    const expect = expectation(head);
+    if (expect === 'fail') return this.fail(417, 'unsupported Expect value');
+    if (expect === 'continue') this.write(CONTINUE_100);
+    const abort = new AbortController();
+    let body: BodyStream | null = null;
+    if (framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0)) body = this.streamBody(framing, end);
+    else {
+      this.consume(end);
+      this.phase = 'busy';
+    }
+    this.onGone = () => abort.abort();
+    const bodyLength = framing.kind === 'length' ? framing.length : framing.kind === 'none' ? 0 : undefined;
+    this.host
+      .proxy(target)
+      .forward({ head, remoteAddr: this.remoteAddr, scheme: this.host.urlScheme, body, bodyLength, signal: abort.signal })
+      .then(
+        (res) => this.sendProxied(host, head, res),
+        (err: unknown) => this.fail(502, `proxy failed: ${(err as Error).message}`),
+      );
+  }
+
+  private sendProxied(host: HostConfig, head: RequestHead, res: ProxyResponse): void {
+    if (this.phase === 'closed') {
+      res.body?.destroy();
+      res.upgrade?.socket.destroy();
+      return;
+    }
+    if (res.error !== undefined) this.host.log.error({ conn: this.id, status: res.status, backend: res.error }, 'proxy answered the client itself');
+    this.write(res.head);
+    if (res.upgrade) {
+      this.log(host, head, res.status, 0);
+      return this.openTunnel(res.upgrade.socket, res.upgrade.head);
+    }
+    const done = (): void => {
+      this.log(host, head, res.status, res.bytes);
+      if (res.close) this.endAfterFlush();
+      else this.responseDone();
+    };
+    if (!res.body) return done();
+    this.relay(res.body, done, 'proxied body');
+  }
+
+  /** After a 101 from the backend: bytes go both ways until either side closes. */
+  private openTunnel(backend: Socket, first: Buffer): void {
+    this.phase = 'tunnel';
+    this.tunnel = backend;
+    this.onGone = () => backend.destroy();
+    if (first.length > 0) this.write(first);
+    const pending = this.buf;
+    this.buf = Buffer.alloc(0);
+    if (pending.length > 0) backend.write(pending);
+    backend.on('data', (chunk: Buffer) => {
+      if (!this.write(chunk)) {
+        backend.pause();
+        this.socket.once('drain', () => backend.resume());
+      }
+    });
+    backend.on('drain', () => this.socket.resume());
+    backend.once('end', () => this.endAfterFlush());
+    backend.once('close', () => this.endAfterFlush());
+    backend.on('error', (err) => this.host.log.info({ conn: this.id, err: err.message }, 'proxied upgrade: backend connection failed'));
+    backend.resume();
+    this.socket.resume();
+  }
+
+  /** Phase 'stream': the body after the head at `end` goes to the returned stream as it arrives; `fed` once it is all in. */
+  private streamBody(framing: StreamedFraming, end: number, fed?: () => void): BodyStream {
+    const first = this.buf.subarray(end);
+    this.buf = Buffer.alloc(0);
+    const body: BodyStream = new BodyStream(framing, {
+      pause: () => this.socket.pause(),
+      resume: () => {
+        if (this.body === body && this.phase === 'stream') this.socket.resume();
+      },
+    });
+    this.body = body;
+    this.bodyFed = fed;
+    this.phase = 'stream';
+    // Fed after the caller has wired the stream up.
+    queueMicrotask(() => {
+      if (this.body === body) this.feedBody(first);
+    });
+    return body;
+  }
+
+  private feedBody(chunk: Buffer): void {
+    const body = this.body as BodyStream;
+    let rest: Buffer | undefined;
+    try {
+      rest = body.feed(chunk);
+    } catch (err) {
+      this.body = undefined;
+      body.destroy(err as Error);
+      return this.fail(400, `bad request body: ${(err as Error).message}`);
+    }
+    if (rest === undefined) {
+      if (body.readableLength < body.readableHighWaterMark && this.socket.isPaused()) this.socket.resume();
+      return;
+    }
+    this.body = undefined;
+    this.buf = rest.length > 0 ? Buffer.from(rest) : Buffer.alloc(0);
+    this.phase = 'busy';
+    const fed = this.bodyFed;
+    this.bodyFed = undefined;
+    fed?.();
+    this.flowControl();
   }
 
   /** Runs `then` once `upTo` bytes are buffered (a request body arriving). */
@@ -269,6 +407,7 @@ export class Client {
   private responseDone(): void {
     if (this.phase === 'closed') return;
     this.tracker = undefined;
+    this.onGone = undefined;
     this.phase = 'head';
     this.armHeaderTimer();
     setImmediate(() => this.pump());
@@ -344,6 +483,10 @@ export class Client {
     this.phase = 'closed';
     this.stopTimers();
     this.buf = Buffer.alloc(0);
+    this.body?.destroy();
+    this.body = undefined;
+    this.onGone?.();
+    this.onGone = undefined;
     if (notify) this.host.disconnected(this.handler!, this.id);
     this.host.released(this);
   }

@@ -4,13 +4,14 @@
  * (later) proxies. One Config (src/config/types.ts) = one server.
  */
 import * as net from 'node:net';
-import type { Config, DirTarget, HandlerTarget, HostConfig, Target } from '../config/types.js';
+import type { Config, DirTarget, HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
 import { createLogger, type Logger } from '../handler/logger.js';
 import { parseReply, type Reply } from '../protocol/reply.js';
 import { Client, type ClientHost } from './client.js';
 import { DirHandler, type DirResponse } from './dir/index.js';
 import { encodeDisconnect } from './handler-message.js';
 import { HandlerLinks } from './handler-link.js';
+import { ProxyHandler } from './proxy/index.js';
 import type { RequestHead } from './http/request-parser.js';
 import { HostMap } from './routing/host-map.js';
 import { RouteMap, type Route } from './routing/route-map.js';
@@ -54,6 +55,8 @@ class Core implements CoreServer, ClientHost {
   private readonly links: HandlerLinks;
   private readonly handlers = new Map<number, HandlerTarget>();
   private readonly dirs = new Map<string, DirHandler>();
+  /** One per Proxy target id: its backend connection pool. */
+  private readonly proxies = new Map<number, ProxyHandler>();
   private readonly live = new Map<number, Client>();
   private readonly listener: net.Server;
   private nextId = 0;
@@ -105,6 +108,7 @@ class Core implements CoreServer, ClientHost {
     return (this.closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
       for (const c of [...this.live.values()]) c.kill();
+      await Promise.all([...this.proxies.values()].map((p) => p.close()));
       await stopped;
       await this.links.close();
     })());
@@ -161,6 +165,15 @@ class Core implements CoreServer, ClientHost {
     }
     const header = (name: string): string | undefined => head.headers.find(([k]) => k.toLowerCase() === name)?.[1];
     return dir.serve({ method: head.method, path: head.path, uri: head.uri, version: head.version, header });
+  }
+
+  proxy(target: ProxyTarget): ProxyHandler {
+    let proxy = this.proxies.get(target.id);
+    if (!proxy) {
+      proxy = new ProxyHandler(target, { forwardedHeaders: this.settings.proxyForwardedHeaders, logger: this.log });
+      this.proxies.set(target.id, proxy);
+    }
+    return proxy;
   }
 
   accessLog(entry: AccessLogEntry): void {

@@ -11,6 +11,9 @@
  *    reply bytes exceed this is killed (Mongrel2 kills at 17 queued messages).
  *  - `limits.handler_queue` (default 1024): requests waiting for a handler's
  *    PUSH socket; past it new requests get 502.
+ *  - `proxy.forwarded_headers` (default 1): Proxy routes add X-Forwarded-For
+ *    and X-Forwarded-Proto to the request sent to the backend; 0 forwards the
+ *    client's headers as sent (Mongrel2's bytes), minus hop-by-hop headers.
  * `limits.min_ping` (default 120 s, 0 = off) is the idle timeout: seconds
  * since the last event (read, write, reply, ctl keep-alive).
  */
@@ -29,6 +32,7 @@ export interface ServerSettings {
   readonly tcpKeepalive: boolean;
   readonly disableAccessLogging: boolean;
   readonly uploadTempStore: string | undefined;
+  readonly proxyForwardedHeaders: boolean;
 }
 
 /** C atoi: optional whitespace and sign, then leading digits; anything else gives 0. */
@@ -60,5 +64,6 @@ export function readSettings(settings: ReadonlyMap<string, string>): ServerSetti
     tcpKeepalive: int('net.tcp_keepalive', 0) !== 0,
     disableAccessLogging: int('disable.access_logging', 0) !== 0,
     uploadTempStore: settings.get('upload.temp_store'),
+    proxyForwardedHeaders: int('proxy.forwarded_headers', 1) !== 0,
   };
 }

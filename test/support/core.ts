@@ -12,7 +12,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pino } from 'pino';
-import type { Config, DirTarget, HandlerTarget } from '../../src/config/types.js';
+import type { Config, DirTarget, HandlerTarget, Target } from '../../src/config/types.js';
 import { createServer, type AccessLogEntry, type CoreServer } from '../../src/server/server.js';
 import { STATIC_FILES, type Mongrel2HandlerInfo } from './mongrel2.js';
 import { freePorts } from './process.js';
@@ -22,6 +22,8 @@ export interface StartCoreOptions {
   settings?: Record<string, string>;
   /** Also route '/' to the JSON handler (a bridge serving a whole site), like startMongrel2's rootRoute. */
   rootRoute?: boolean;
+  /** Extra routes on the default host (ids from 10 up), e.g. Proxy targets. */
+  routes?: Array<{ path: string; target: Target }>;
 }
 
 export interface CorePeer {
@@ -85,6 +87,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
             { id: 2, path: '/tnet', target: target(2, tnetHandler) },
             { id: 3, path: '/static/', target: dir },
             ...(opts.rootRoute ? [{ id: 4, path: '/', target: target(1, handler) }] : []),
+            ...(opts.routes ?? []).map((r, i) => ({ id: 10 + i, path: r.path, target: r.target })),
           ],
         },
       ],
