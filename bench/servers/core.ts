@@ -1,13 +1,16 @@
 /**
- * OUR server core (src/server) as its own process for bench/core-handler.ts:
- * builds a Config (src/config/types.ts) with the routes of
- * test/mongrel2/interop.conf.in that the bench uses ('/handler' → a JSON
- * handler) and runs it with runServer (src/server/process/run.ts), i.e. with
- * an access log, error log, pid file and control port under HOME, as the real
- * mongrel2 runs with its config.sqlite.
+ * OUR server core (src/server) as its own process for the core benches.
+ * Either builds a Config (src/config/types.ts) with the routes of
+ * test/mongrel2/interop.conf.in that bench/core-handler.ts uses ('/handler' →
+ * a JSON handler), or (--db/--uuid, bench/core-static-proxy.ts) reads the
+ * config.sqlite that Debian's m2sh wrote for the real mongrel2, so both run
+ * the very same rows. Runs it with runServer (src/server/process/run.ts),
+ * i.e. with an access log, error log, pid file and control port under HOME,
+ * as the real mongrel2 runs with its config.sqlite.
  *
  *   node --import tsx bench/servers/core.ts --home DIR --send-spec tcp://127.0.0.1:P1 \
  *        --recv-spec tcp://127.0.0.1:P2 [--send-ident UUID] [--port N] [--set key=value]...
+ *   node --import tsx bench/servers/core.ts --home DIR --db HOME/config.sqlite --uuid UUID [--set key=value]...
  *
  * Prints "ready PORT" once listening; stops on SIGTERM/SIGINT (the CPU
  * profile of `node --cpu-prof` is written on that exit).
@@ -17,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config, HandlerTarget } from '../../src/config/types.js';
+import { loadConfig } from '../../src/config/read.js';
 import { runServer } from '../../src/server/process/run.js';
 
 /** interop.conf.in's settings (what test/support/mongrel2.ts gives the real mongrel2). */
@@ -36,17 +40,24 @@ const { values } = parseArgs({
     'recv-spec': { type: 'string' },
     'send-ident': { type: 'string' },
     port: { type: 'string', default: '0' },
+    db: { type: 'string' },
+    uuid: { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
   },
 });
 const home = values.home;
 const sendSpec = values['send-spec'];
 const recvSpec = values['recv-spec'];
-if (!home || !sendSpec || !recvSpec) {
-  process.stderr.write('usage: core.ts --home DIR --send-spec SPEC --recv-spec SPEC [--send-ident UUID] [--port N] [--set key=value]...\n');
+const fromDb = values.db !== undefined || values.uuid !== undefined;
+if (!home || (fromDb ? !values.db || !values.uuid : !sendSpec || !recvSpec)) {
+  process.stderr.write(
+    'usage: core.ts --home DIR --send-spec SPEC --recv-spec SPEC [--send-ident UUID] [--port N] [--set key=value]...\n' +
+      '       core.ts --home DIR --db CONFIG.sqlite --uuid UUID [--set key=value]...\n',
+  );
   process.exit(2);
 }
-const settings = new Map(Object.entries(INTEROP_SETTINGS));
+const dbConfig = fromDb ? loadConfig(values.db!, values.uuid!) : undefined;
+const settings = new Map(dbConfig ? dbConfig.settings : Object.entries(INTEROP_SETTINGS));
 for (const kv of values.set) {
   const eq = kv.indexOf('=');
   if (eq <= 0) {
@@ -57,29 +68,34 @@ for (const kv of values.set) {
 }
 for (const dir of ['run', 'logs', 'tmp']) fs.mkdirSync(path.join(home, dir), { recursive: true });
 
-const handler: HandlerTarget = { type: 'handler', id: 1, sendSpec, sendIdent: values['send-ident'] ?? randomUUID(), recvSpec, recvIdent: '', rawPayload: false, protocol: 'json' };
-const config: Config = {
-  server: {
-    id: 1,
-    uuid: randomUUID(),
-    name: 'm2bench',
-    bindAddr: '127.0.0.1',
-    port: Number(values.port),
-    chroot: '',
-    accessLog: '/logs/access.log',
-    errorLog: '/logs/error.log',
-    errorLogLevel: 2,
-    pidFile: '/run/mongrel2.pid',
-    controlPort: '',
-    defaultHost: 'localhost',
-    useSsl: false,
-    hosts: [{ id: 1, name: 'localhost', matching: 'localhost', routes: [{ id: 1, path: '/handler', target: handler }] }],
-    filters: [],
-    xrequests: [],
-  },
-  settings,
-  mimetypes: new Map([['.txt', 'text/plain']]),
-};
+/** interop.conf.in's '/handler' route alone, from the command line's specs. */
+function interopConfig(sendSpec: string, recvSpec: string): Config {
+  const handler: HandlerTarget = { type: 'handler', id: 1, sendSpec, sendIdent: values['send-ident'] ?? randomUUID(), recvSpec, recvIdent: '', rawPayload: false, protocol: 'json' };
+  return {
+    server: {
+      id: 1,
+      uuid: randomUUID(),
+      name: 'm2bench',
+      bindAddr: '127.0.0.1',
+      port: Number(values.port),
+      chroot: '',
+      accessLog: '/logs/access.log',
+      errorLog: '/logs/error.log',
+      errorLogLevel: 2,
+      pidFile: '/run/mongrel2.pid',
+      controlPort: '',
+      defaultHost: 'localhost',
+      useSsl: false,
+      hosts: [{ id: 1, name: 'localhost', matching: 'localhost', routes: [{ id: 1, path: '/handler', target: handler }] }],
+      filters: [],
+      xrequests: [],
+    },
+    settings,
+    mimetypes: new Map([['.txt', 'text/plain']]),
+  };
+}
+
+const config: Config = dbConfig ? { ...dbConfig, settings } : interopConfig(sendSpec!, recvSpec!);
 
 const running = await runServer(config, { cwd: home, handleSignals: true });
 process.stdout.write(`ready ${running.address.port}\n`);
