@@ -55,13 +55,12 @@ export function encodeSocketMessage(to: HandlerAddress, connId: number, msg: Soc
 
 /**
  * Mongrel2 swallows JSSocket pings (they only refresh the idle timer) when
- * `@path {body}` matches its PING_PATTERN `@[a-z/]- {"type":\s*"ping"}`.
- * That is a Lua-style pattern whose escape is '%', not '\', so `\s*` means
- * one backslash then any number of 's': the ordinary `{"type":"ping"}` does
- * NOT match and reaches the handler. Reproduced as written (anchored at the
- * start, not at the end).
+ * `@path {body}` matches its PING_PATTERN `@[a-z/]- {"type":\s*"ping"}`,
+ * anchored at the start only. Checked against the real server (Debian
+ * 1.12.2): `{"type":"ping"}` and `{"type": "ping"}` are swallowed,
+ * `{"type":\sss"ping"}` is forwarded. `\s` is C isspace (no 0xA0).
  */
-const PING = /^@[a-z/]*? \{"type":\\s*"ping"\}/;
+const PING = /^@[a-z/]*? \{"type":[ \t\n\v\f\r]*"ping"\}/;
 
 export function isSocketPing(msg: SocketMessage): boolean {
   return msg.kind === 'json' && PING.test(`${msg.path} ${msg.body.toString('latin1')}`);

@@ -13,7 +13,7 @@ import { handshakeAccept, isWebSocketUpgrade } from '../../src/server/websocket/
 import { flagsText, WebSocketMessages } from '../../src/server/websocket/messages.js';
 import { WebSocketSession } from '../../src/server/websocket/session.js';
 import { captureUpgrade, fakeHost, requestParts } from './helpers.js';
-import type { RequestHead } from '../../src/server/http/request-parser.js';
+import { parseHead, type RequestHead } from '../../src/server/http/request-parser.js';
 
 const fixtures = loadWireFixtures();
 const fixture = (name: string): Buffer => {
@@ -154,4 +154,36 @@ test('FLAGS text is C "0x%X"', () => {
   assert.equal(flagsText(0x81), '0x81');
   assert.equal(flagsText(0x8a), '0x8A');
   assert.equal(flagsText(0xc1), '0xC1');
+});
+
+/** Captured from the real Mongrel2 (Debian 1.12.2) with a tnetstring handler 'bbbb-tnet-ident' on route '/tws', conn 3. */
+const TNET_HEADERS = (method: string, flags?: string): string =>
+  `11:REMOTE_ADDR,9:127.0.0.1,6:METHOD,${method.length}:${method},10:URL_SCHEME,4:http,7:PATTERN,4:/tws,5:QUERY,3:q=1,3:URI,10:/tws/x?q=1,7:VERSION,8:HTTP/1.1,4:PATH,6:/tws/x,7:upgrade,9:websocket,4:host,9:localhost,17:sec-websocket-key,24:dGhlIHNhbXBsZSBub25jZQ==,21:sec-websocket-version,2:13,10:connection,7:Upgrade,${flags === undefined ? '' : `5:FLAGS,4:${flags},`}15:x-forwarded-for,9:127.0.0.1,`;
+const tnetMessage = (method: string, body: string, flags?: string): string => {
+  const headers = TNET_HEADERS(method, flags);
+  return `bbbb-tnet-ident 3 /tws/x ${headers.length}:${headers}}${body.length}:${body},`;
+};
+
+test('TNET: handshake, a ping inside a fragmented RSV1 message, and a 1-byte close equal the real server (FLAGS 0x89, 0xC1, 0x88)', () => {
+  const upgrade = 'GET /tws/x?q=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+  const r = parseHead(Buffer.from(upgrade, 'latin1'), 0);
+  assert.equal(r.kind, 'request');
+  const { table, facts } = requestParts(r.head, '/tws');
+  const host = fakeHost();
+  const s = new WebSocketSession(host, new WebSocketMessages({ sendIdent: 'bbbb-tnet-ident', protocol: 'tnetstring' }, 3, facts, table), { maxMessage: 1 << 20, connId: 3 });
+  s.start(handshakeAccept(r.head));
+  const m = Buffer.from([1, 2, 3, 4]);
+  s.receive(
+    Buffer.concat([
+      buildFrame('He', { opcode: Opcode.Text, fin: false, rsv: 4, mask: m }),
+      buildFrame('pingdata', { opcode: Opcode.Ping, mask: m }),
+      buildFrame('llo', { opcode: Opcode.Continuation, fin: false, mask: m }),
+      buildFrame(' ws', { opcode: Opcode.Continuation, mask: m }),
+      buildFrame(Buffer.from([3]), { opcode: Opcode.Close, mask: m }),
+    ]),
+  );
+  assert.deepEqual(
+    host.toHandler.map((b) => b.toString('latin1')),
+    [tnetMessage('WEBSOCKET_HANDSHAKE', 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='), tnetMessage('WEBSOCKET', 'pingdata', '0x89'), tnetMessage('WEBSOCKET', 'Hello ws', '0xC1'), tnetMessage('WEBSOCKET', '\x03', '0x88')],
+  );
 });
