@@ -16,6 +16,7 @@ import { ControlPort, DEFAULT_CONTROL_SPEC } from '../control/control-port.js';
 import type { ControlSignal, ControlTarget } from '../control/commands.js';
 import { AccessLog, createErrorLog, type ErrorLog } from '../logs/writers.js';
 import { createServer, type CoreServer } from '../server.js';
+import { readSettings } from '../settings.js';
 import { assertNotRunning, claimPidFile, releasePidFile } from './pid-file.js';
 
 export interface RunningServer {
@@ -54,11 +55,24 @@ export async function runServer(config: Config, options: RunOptions = {}): Promi
   assertNotRunning(pidFile);
   const errorLog: ErrorLog = await createErrorLog(s.errorLog ? underRoot(root, s.errorLog) : 'stderr', s.errorLogLevel);
   const log: Logger = errorLog.logger;
-  const accessOff = config.settings.get('disable.access_logging') === '1';
-  const access = accessOff || !s.accessLog ? undefined : await AccessLog.open(underRoot(root, s.accessLog));
-  const server = createServer(config, { logger: log, cwd: root, accessLog: access ? (e) => access.write(e) : undefined });
-  const address = await server.listen();
-  claimPidFile(pidFile);
+  const accessOff = readSettings(config.settings).disableAccessLogging;
+  let access: AccessLog | undefined;
+  let server: CoreServer | undefined;
+  let address: { address: string; port: number };
+  try {
+    access = accessOff || !s.accessLog ? undefined : await AccessLog.open(underRoot(root, s.accessLog));
+    const sink = access;
+    server = createServer(config, { logger: log, cwd: root, accessLog: sink ? (e) => sink.write(e) : undefined });
+    address = await server.listen();
+    claimPidFile(pidFile);
+  } catch (err) {
+    // Nothing may stay bound or open when startup fails (an embedder may retry).
+    await server?.close().catch(() => undefined);
+    await access?.close().catch(() => undefined);
+    await errorLog.close().catch(() => undefined);
+    throw err;
+  }
+  const core = server;
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -66,7 +80,8 @@ export async function runServer(config: Config, options: RunOptions = {}): Promi
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info({ uuid: s.uuid }, 'shutting down');
-      await Promise.allSettled([server.close(), control.close()]);
+      for (const [sig, fn] of handlers) process.off(sig, fn);
+      await Promise.allSettled([core.close(), control.close()]);
       await access?.close();
       releasePidFile(pidFile);
       log.info('server stopped');
@@ -88,12 +103,12 @@ export async function runServer(config: Config, options: RunOptions = {}): Promi
   const target: ControlTarget = {
     info: { port: address.port, bindAddr: s.bindAddr, uuid: s.uuid, chroot: s.chroot, accessLog: s.accessLog, errorLog: s.errorLog, pidFile: s.pidFile, defaultHost: s.defaultHost },
     *clients() {
-      for (const c of server.clients()) {
+      for (const c of core.clients()) {
         yield { id: c.id, fd: -1, type: c.type, lastPing: c.lastPing * 1000, lastRead: c.lastRead * 1000, lastWrite: c.lastWrite * 1000, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten };
       }
     },
     tasks: () => [[1, false, 'main', '', 'running']],
-    kill: (id) => server.kill(id),
+    kill: (id) => core.kill(id),
     signal,
     now: () => Date.now(),
   };
@@ -104,6 +119,7 @@ export async function runServer(config: Config, options: RunOptions = {}): Promi
     log.error({ err }, 'control port failed to start; serving without it');
   }
 
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
   if (options.handleSignals) {
     let signals = 0;
     const onStop = (sig: NodeJS.Signals): void => {
@@ -115,14 +131,12 @@ export async function runServer(config: Config, options: RunOptions = {}): Promi
       log.info({ signal: sig }, 'stopping');
       void stop();
     };
-    process.on('SIGINT', onStop);
-    process.on('SIGTERM', onStop);
-    process.on('SIGHUP', reopenLogs);
-    process.on('SIGPIPE', () => undefined);
+    handlers.push(['SIGINT', () => onStop('SIGINT')], ['SIGTERM', () => onStop('SIGTERM')], ['SIGHUP', reopenLogs], ['SIGPIPE', () => undefined]);
+    for (const [sig, fn] of handlers) process.on(sig, fn);
   }
   dropPrivileges(root, Boolean(s.chroot), log);
   log.info({ uuid: s.uuid, port: address.port, root, pid: process.pid }, 'server started');
-  return { server, address, root, pidFile, control, stopped, stop, reopenLogs };
+  return { server: core, address, root, pidFile, control, stopped, stop, reopenLogs };
 }
 
 /** As root with a chroot: become the owner of the chroot folder, like Mongrel2 (after binding and opening logs). */
