@@ -33,11 +33,34 @@ else await runWorker(options);
 
 function runPrimary(opts: BridgeCliOptions): void {
   let stopping = false;
+  let exitCode = 0;
+  /** Until one worker has been ready, a worker death is a startup failure (bad app, bad config): final. */
+  let everReady = false;
+  /** Consecutive deaths of workers that never got ready: restarts back off. */
+  let quickDeaths = 0;
   const fork = (): void => {
-    cluster.fork().on('exit', (code, signal) => {
+    let ready = false;
+    const worker = cluster.fork();
+    worker.on('message', (msg: unknown) => {
+      if (msg === 'ready') {
+        ready = true;
+        everReady = true;
+        quickDeaths = 0;
+      }
+    });
+    worker.on('exit', (code, signal) => {
       if (stopping) return;
-      log.error({ code, signal }, 'worker died; starting another');
-      fork();
+      if (!everReady || (!ready && code === 2)) {
+        // A worker that cannot even start will not start next time either.
+        log.error({ code, signal }, 'a worker failed to start; stopping');
+        exitCode = code === 2 ? 2 : 1;
+        stop('SIGTERM');
+        return;
+      }
+      const delayMs = Math.min(5000, 100 * 2 ** quickDeaths);
+      if (!ready) quickDeaths++;
+      log.error({ code, signal, restartInMs: delayMs }, 'worker died; starting another');
+      setTimeout(fork, delayMs).unref();
     });
   };
   for (let i = 0; i < opts.workers; i++) fork();
@@ -45,12 +68,14 @@ function runPrimary(opts: BridgeCliOptions): void {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    const workers = Object.values(cluster.workers ?? {});
+    for (const worker of workers) worker?.process.kill('SIGTERM');
+    if (workers.length === 0) process.exit(exitCode);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   cluster.on('exit', () => {
-    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
   });
   log.info({ workers: opts.workers, ...describe(opts), sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
 }
@@ -134,7 +159,10 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
-  void connection.ready().then(() => log.info({ sendSpec: opts.sendSpec }, 'worker ready'));
+  void connection.ready().then(() => {
+    log.info({ sendSpec: opts.sendSpec }, 'worker ready');
+    process.send?.('ready');
+  });
   if (!cluster.isWorker) log.info({ ...describe(opts), sendSpec: opts.sendSpec, recvSpec: opts.recvSpec }, 'm2bridge started');
   await bridge.run();
 }
