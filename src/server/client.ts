@@ -13,6 +13,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { WriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
 import type { Logger } from '../handler/logger.js';
 import { parseHead, type RequestHead } from './http/request-parser.js';
@@ -23,7 +26,8 @@ import type { DirResponse } from './dir/index.js';
 import type { ProxyHandler, ProxyResponse } from './proxy/index.js';
 import { BodyStream, type StreamedFraming } from './request-body.js';
 import { HeaderTable } from './header-table.js';
-import { encodeHttpRequest } from './handler-message.js';
+import { encodeHttpRequest, encodeStreamChunk } from './handler-message.js';
+import type { TempFile } from './upload-store.js';
 import { ResponseTracker } from './response-tracker.js';
 import type { ServerSettings } from './settings.js';
 import type { AccessLogEntry, ClientInfo } from './types.js';
@@ -38,6 +42,8 @@ export interface ClientHost {
   toHandler(target: HandlerTarget, message: Buffer): boolean;
   disconnected(target: HandlerTarget, connId: number): void;
   serveDir(target: Extract<Target, { type: 'dir' }>, prefix: string, head: RequestHead): Promise<DirResponse | undefined>;
+  /** A fresh upload.temp_store file (rejects when none can be made). */
+  createUploadFile(): Promise<TempFile>;
   /** The one ProxyHandler (backend connection pool) of a Proxy target. */
   proxy(target: ProxyTarget): ProxyHandler;
   accessLog(entry: AccessLogEntry): void;
@@ -45,6 +51,18 @@ export interface ClientHost {
 }
 
 type FixedStatus = Parameters<typeof fixedResponse>[0];
+
+/** What a request to a handler needs to be encoded. */
+interface HandlerRequest {
+  readonly head: RequestHead;
+  readonly host: HostConfig;
+  readonly route: Route<Target>;
+  readonly target: HandlerTarget;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Mongrel2's MAX_CREDITS (connection.c): the DOWNLOAD_CREDITS value and the byte bound on queued replies. */
+export const MAX_CREDITS = 102400;
 /** head: parsing; body: waiting for a small body; stream: feeding a big body to `body`; busy: response in progress; tunnel: bytes piped to a backend. */
 type Phase = 'head' | 'body' | 'stream' | 'busy' | 'tunnel' | 'closed';
 
@@ -65,6 +83,12 @@ export class Client {
   private bodyFed: (() => void) | undefined;
   /** Where client bytes go in phase 'tunnel'. */
   private tunnel: Socket | undefined;
+  /** Set while a temp-file or streaming upload is in progress: stops it (and unlinks its temp file). */
+  private uploadAbort: ((why: string) => void) | undefined;
+  /** Set while a streaming upload waits for credits. */
+  private uploadCredits: ((n: number) => void) | undefined;
+  /** DOWNLOAD_CREDITS goes once per connection (download.flow_control). */
+  private creditsAnnounced = false;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
   private onGone: (() => void) | undefined;
   private headerTimer: NodeJS.Timeout | undefined;
@@ -191,38 +215,185 @@ export class Client {
     if (isWebSocketUpgrade(head)) return this.fail(501, `websocket upgrade to ${head.path} is not supported yet`);
     const framing = bodyFraming(head);
     if (framing.kind === 'invalid') return this.fail(400, `bad body framing: ${framing.reason}`);
-    // Chunked bodies and bodies over limits.content_length take Mongrel2's upload path; with no upload store that is a 413.
-    if (framing.kind === 'chunked') return this.fail(413, 'chunked request bodies are not supported yet (uploads)');
-    const length = framing.kind === 'length' ? framing.length : 0;
-    if (length > this.host.settings.contentLength) return this.fail(413, `body of ${length} bytes is over limits.content_length (${this.host.settings.contentLength}); uploads are not supported yet`);
     const expect = expectation(head);
     if (expect === 'fail') return this.fail(417, 'unsupported Expect value');
+    const { settings } = this.host;
+    const length = framing.kind === 'length' ? framing.length : 0;
+    // Chunked bodies and bodies over limits.content_length take Mongrel2's upload path.
+    const upload = framing.kind === 'chunked' || (framing.kind === 'length' && length > settings.contentLength);
+    if (upload && !settings.uploadStream && settings.uploadTempStore === undefined) {
+      return this.fail(413, framing.kind === 'chunked' ? 'chunked body and no upload.temp_store / upload.stream' : `body of ${length} bytes is over limits.content_length (${settings.contentLength}) and no upload.temp_store / upload.stream`);
+    }
     if (expect === 'continue') this.write(CONTINUE_100);
+    const req: HandlerRequest = { head, host, route, target };
+    if (upload) {
+      const big = framing as StreamedFraming;
+      return settings.uploadStream ? this.uploadStream(req, end, big) : this.uploadFile(req, end, big);
+    }
     this.phase = 'body';
     this.awaitBody(end + length, () => {
       const body = Buffer.from(this.buf.subarray(end, end + length));
       this.consume(end + length);
-      const table = new HeaderTable(this.host.settings.headerCount);
-      for (const [k, v] of head.headers) {
-        // Trusted x-mongrel2-* headers are the server's to set: a client cannot forge them.
-        if (/^x-mongrel2-/i.test(k)) continue;
-        table.add(k, v);
-      }
-      if (table.dropped.length > 0) this.host.log.warn({ conn: this.id, dropped: table.dropped }, 'request headers over limits.header_count / 5 values were dropped');
-      if (!this.host.settings.noClobberXff) table.replace('x-forwarded-for', this.remoteAddr);
-      const facts = { method: head.method, version: head.version, uri: head.uri, path: head.path, query: head.query, fragment: head.fragment, pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr };
-      let message: Buffer;
-      try {
-        message = encodeHttpRequest(target, this.id, facts, table, body);
-      } catch (err) {
-        return this.fail(400, `request cannot be encoded for the handler: ${(err as Error).message}`);
-      }
-      if (!this.host.toHandler(target, message)) return this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
-      this.handler = target;
-      this.tracker = new ResponseTracker(head.method === 'HEAD');
+      if (!this.sendRequest(req, this.handlerTable(head), body)) return;
       this.phase = 'busy';
       this.log(host, head, 200, length);
     });
+  }
+
+  /** The request's header table: client headers (minus x-mongrel2-*), X-Forwarded-For, DOWNLOAD_CREDITS once. */
+  private handlerTable(head: RequestHead): HeaderTable {
+    const table = new HeaderTable(this.host.settings.headerCount);
+    for (const [k, v] of head.headers) {
+      // Trusted x-mongrel2-* headers are the server's to set: a client cannot forge them.
+      if (/^x-mongrel2-/i.test(k)) continue;
+      table.add(k, v);
+    }
+    if (table.dropped.length > 0) this.host.log.warn({ conn: this.id, dropped: table.dropped }, 'request headers over limits.header_count / 5 values were dropped');
+    if (!this.host.settings.noClobberXff) table.replace('x-forwarded-for', this.remoteAddr);
+    if (this.host.settings.downloadFlowControl && !this.creditsAnnounced) table.replace('DOWNLOAD_CREDITS', String(MAX_CREDITS));
+    return table;
+  }
+
+  /** Encodes and queues a request message; on failure answers 400/502 and returns false. */
+  private sendRequest(req: HandlerRequest, table: HeaderTable, body: Buffer): boolean {
+    const { head, route, target } = req;
+    const facts = { method: head.method, version: head.version, uri: head.uri, path: head.path, query: head.query, fragment: head.fragment, pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr };
+    let message: Buffer;
+    try {
+      message = encodeHttpRequest(target, this.id, facts, table, body);
+    } catch (err) {
+      this.fail(400, `request cannot be encoded for the handler: ${(err as Error).message}`);
+      return false;
+    }
+    if (!this.host.toHandler(target, message)) {
+      this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
+      return false;
+    }
+    if (table.has('DOWNLOAD_CREDITS')) this.creditsAnnounced = true;
+    this.handler = target;
+    this.tracker ??= new ResponseTracker(head.method === 'HEAD');
+    return true;
+  }
+
+  /**
+   * `upload.temp_store`: start message (x-mongrel2-upload-start), the body
+   * de-chunked into a fresh temp file, then the done message (start + done).
+   * The handler's close message, ctl cancel or a client disconnect before
+   * the done message aborts and unlinks the file.
+   */
+  private uploadFile(req: HandlerRequest, end: number, framing: StreamedFraming): void {
+    const body = this.streamBody(framing, end);
+    let file: TempFile | undefined;
+    let out: WriteStream | undefined;
+    let aborted = false;
+    const abort = (why: string): void => {
+      if (aborted) return;
+      aborted = true;
+      this.uploadAbort = undefined;
+      body.destroy();
+      out?.destroy();
+      this.host.log.info({ conn: this.id, file: file?.disk, why }, 'upload aborted; temp file removed');
+      if (file) {
+        const f = file;
+        void (out ? Promise.resolve() : f.handle.close()).catch(() => undefined).then(() => unlink(f.disk)).catch(() => undefined);
+      }
+    };
+    this.uploadAbort = abort;
+    const run = async (): Promise<void> => {
+      file = await this.host.createUploadFile();
+      if (aborted) {
+        abort('connection ended while the temp file was created');
+        await file.handle.close().catch(() => undefined);
+        await unlink(file.disk).catch(() => undefined);
+        return;
+      }
+      const table = this.handlerTable(req.head);
+      table.replace('x-mongrel2-upload-start', file.announced);
+      if (!this.sendRequest(req, table, EMPTY)) return abort('start message not sent');
+      out = file.handle.createWriteStream();
+      await pipeline(body, out);
+      if (aborted) return;
+      this.uploadAbort = undefined;
+      table.replace('x-mongrel2-upload-done', file.announced);
+      if (!this.sendRequest(req, table, EMPTY)) return;
+      this.log(req.host, req.head, 200, body.received);
+      if (this.phase === 'busy' && this.tracker?.status === 'done') this.responseDone();
+    };
+    run().catch((err: unknown) => {
+      if (aborted || this.phase === 'closed') return abort(`upload failed: ${(err as Error).message}`);
+      abort(`upload failed: ${(err as Error).message}`);
+      this.fail(500, `upload failed: ${(err as Error).message}`);
+    });
+  }
+
+  /**
+   * `upload.stream=1`: the first message carries the headers with
+   * UPLOAD_STREAM "0" and the body bytes already here; the rest goes in
+   * pieces of at most min(credits, limits.content_length) bytes as the
+   * handler grants credits (ctl), each with only UPLOAD_STREAM (offset) and
+   * UPLOAD_STREAM_DONE on the last.
+   */
+  private uploadStream(req: HandlerRequest, end: number, framing: StreamedFraming): void {
+    const cap = Math.max(1, this.host.settings.contentLength);
+    const total = framing.kind === 'length' ? framing.length : undefined;
+    const first = total === undefined ? EMPTY : Buffer.from(this.buf.subarray(end, end + Math.min(this.buf.length - end, total, cap)));
+    const complete = total !== undefined && first.length === total;
+    const table = this.handlerTable(req.head);
+    table.replace('UPLOAD_STREAM', '0');
+    if (complete) table.replace('UPLOAD_STREAM_DONE', '1');
+    if (!this.sendRequest(req, table, first)) return;
+    this.log(req.host, req.head, 200, total ?? -1);
+    if (complete) {
+      this.consume(end + first.length);
+      this.phase = 'busy';
+      return;
+    }
+    const body = this.streamBody(total === undefined ? framing : { kind: 'length', length: total - first.length }, end + first.length);
+    let offset = first.length;
+    let credits = 0;
+    const chunk = (piece: Buffer, last: boolean): void => {
+      const alt = new HeaderTable(2);
+      alt.replace('UPLOAD_STREAM', String(offset));
+      if (last) alt.replace('UPLOAD_STREAM_DONE', '1');
+      offset += piece.length;
+      if (last) {
+        this.uploadCredits = undefined;
+        this.uploadAbort = undefined;
+      }
+      if (!this.host.toHandler(req.target, encodeStreamChunk(req.target, this.id, req.head.path, alt, piece))) this.fail(502, `handler queue for ${req.target.sendSpec} is full (limits.handler_queue)`);
+    };
+    const pump = (): void => {
+      while (credits > 0 && this.uploadCredits) {
+        const want = Math.min(credits, cap, total === undefined ? cap : total - offset);
+        let piece = body.read(total === undefined ? undefined : Math.min(want, body.readableLength || want)) as Buffer | null;
+        if (piece === null) break;
+        if (piece.length > want) {
+          body.unshift(piece.subarray(want));
+          piece = piece.subarray(0, want);
+        }
+        credits -= piece.length;
+        chunk(piece, total !== undefined && offset + piece.length === total);
+      }
+    };
+    body.on('readable', pump);
+    // A chunked body's end (its last chunk) is a message of its own, as in Mongrel2.
+    body.once('end', () => {
+      if (total === undefined && this.uploadCredits) chunk(EMPTY, true);
+    });
+    this.uploadCredits = (n) => {
+      credits += n;
+      pump();
+    };
+    this.uploadAbort = () => {
+      this.uploadCredits = undefined;
+      this.uploadAbort = undefined;
+      body.destroy();
+    };
+  }
+
+  /** `ctl credits`: more bytes of a streaming upload may go to the handler. */
+  grantUploadCredits(n: number): void {
+    this.uploadCredits?.(n);
   }
 
   private toDir(head: RequestHead, end: number, host: HostConfig, prefix: string, target: Extract<Target, { type: 'dir' }>): void {
@@ -384,6 +555,7 @@ export class Client {
     const fed = this.bodyFed;
     this.bodyFed = undefined;
     fed?.();
+    if (this.tracker?.status === 'done' && !this.uploadAbort) return this.responseDone();
     this.flowControl();
   }
 
@@ -435,11 +607,13 @@ export class Client {
       return this.kill();
     }
     this.write(data);
-    if (this.tracker && this.tracker.feed(data) >= 0) this.responseDone();
+    // While the request body is still coming (uploads), the response may be done early: the body completing ends it then.
+    if (this.tracker && this.tracker.feed(data) >= 0 && this.phase === 'busy') this.responseDone();
   }
 
   /** The handler's close message: end after what is queued, no disconnect notice. */
   closeFromHandler(): void {
+    this.uploadAbort?.('the handler sent the close message');
     this.quiet = true;
     this.endAfterFlush();
   }
@@ -467,6 +641,7 @@ export class Client {
 
   /** Drop the connection now with no notice to the handler (control `kill`, timeouts, ctl cancel, overflow). */
   kill(): void {
+    this.uploadAbort?.('connection killed');
     this.quiet = true;
     this.phase = 'closed';
     this.stopTimers();
@@ -483,6 +658,7 @@ export class Client {
     this.phase = 'closed';
     this.stopTimers();
     this.buf = Buffer.alloc(0);
+    this.uploadAbort?.('client disconnected');
     this.body?.destroy();
     this.body = undefined;
     this.onGone?.();

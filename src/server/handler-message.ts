@@ -77,3 +77,24 @@ const DISCONNECT_BODY = Buffer.from('{"type":"disconnect"}', 'latin1');
 export function encodeDisconnect(to: HandlerAddress, connId: number): Buffer {
   return encodeRequest({ sender: to.sendIdent, connId, path: '@*', headers: [['METHOD', 'JSON']], body: DISCONNECT_BODY, protocol: to.protocol });
 }
+
+/**
+ * A later `upload.stream` message: its headers are ONLY the stream keys
+ * (Mongrel2's altheaders): `UPLOAD_STREAM` = offset, `UPLOAD_STREAM_DONE` on
+ * the last one; hash order for JSON, reversed for TNET, like any table.
+ */
+export function encodeStreamChunk(to: HandlerAddress, connId: number, path: string, table: HeaderTable, body: Buffer): Buffer {
+  const entries = table.entries().map(([k, v]): [string, HeaderValue] => [k, wireValue(v)]);
+  return encodeRequest({ sender: to.sendIdent, connId, path: wireText(path), headers: to.protocol === 'json' ? entries : entries.reverse(), body, protocol: to.protocol });
+}
+
+const CREDITS_BODY = Buffer.from('{"type":"credits"}', 'latin1');
+
+/** The download credits notice (handler-protocol.md §2.2): bytes written to the client, as a decimal string. */
+export function encodeCredits(to: HandlerAddress, connId: number, bytes: number): Buffer {
+  const headers: Array<[string, HeaderValue]> = [
+    ['METHOD', 'JSON'],
+    ['DOWNLOAD_CREDITS', String(bytes)],
+  ];
+  return encodeRequest({ sender: to.sendIdent, connId, path: '@*', headers: to.protocol === 'json' ? headers : headers.reverse(), body: CREDITS_BODY, protocol: to.protocol });
+}

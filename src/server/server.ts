@@ -12,6 +12,7 @@ import { DirHandler, type DirResponse } from './dir/index.js';
 import { encodeDisconnect } from './handler-message.js';
 import { HandlerLinks } from './handler-link.js';
 import { ProxyHandler } from './proxy/index.js';
+import { createTempFile, type TempFile } from './upload-store.js';
 import type { RequestHead } from './http/request-parser.js';
 import { HostMap } from './routing/host-map.js';
 import { RouteMap, type Route } from './routing/route-map.js';
@@ -167,6 +168,17 @@ class Core implements CoreServer, ClientHost {
     return dir.serve({ method: head.method, path: head.path, uri: head.uri, version: head.version, header });
   }
 
+  createUploadFile(): Promise<TempFile> {
+    const template = this.settings.uploadTempStore;
+    if (template === undefined) return Promise.reject(new Error('upload.temp_store is not set'));
+    return createTempFile({ template, root: this.root, chrooted: this.config.server.chroot !== '', mode: this.settings.uploadTempStoreMode });
+  }
+
+  /** The server root: the chroot folder, or the cwd of a server without one. */
+  private get root(): string {
+    return this.options.cwd ?? process.cwd();
+  }
+
   proxy(target: ProxyTarget): ProxyHandler {
     let proxy = this.proxies.get(target.id);
     if (!proxy) {
@@ -231,6 +243,13 @@ class Core implements CoreServer, ClientHost {
       return;
     }
     if (hasKey(args, 'keep-alive')) client.keepAlive();
+    if (hasKey(args, 'credits')) {
+      const n = (args as Record<string, unknown>).credits;
+      const credits = typeof n === 'bigint' ? Number(n) : n;
+      // Mongrel2 reads any type as an integer (garbage for non-integers, a crash for floats); here only integers count.
+      if (typeof credits === 'number' && Number.isSafeInteger(credits)) client.grantUploadCredits(credits);
+      else this.log.warn({ conn: client.id }, 'ctl credits must be a tnetstring integer; ignored');
+    }
     if (hasKey(args, 'cancel')) client.kill();
   }
 }

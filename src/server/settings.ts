@@ -18,6 +18,8 @@
  * since the last event (read, write, reply, ctl keep-alive).
  */
 
+import { strtoul0 } from './upload-store.js';
+
 export interface ServerSettings {
   readonly bufferSize: number;
   readonly contentLength: number;
@@ -32,6 +34,10 @@ export interface ServerSettings {
   readonly tcpKeepalive: boolean;
   readonly disableAccessLogging: boolean;
   readonly uploadTempStore: string | undefined;
+  /** `upload.temp_store_mode`, strtoul base 0 (default 0600). */
+  readonly uploadTempStoreMode: number;
+  readonly uploadStream: boolean;
+  readonly downloadFlowControl: boolean;
   readonly proxyForwardedHeaders: boolean;
 }
 
@@ -64,6 +70,9 @@ export function readSettings(settings: ReadonlyMap<string, string>): ServerSetti
     tcpKeepalive: int('net.tcp_keepalive', 0) !== 0,
     disableAccessLogging: int('disable.access_logging', 0) !== 0,
     uploadTempStore: settings.get('upload.temp_store'),
+    uploadTempStoreMode: strtoul0(settings.get('upload.temp_store_mode') ?? '0600'),
+    uploadStream: int('upload.stream', 0) !== 0,
+    downloadFlowControl: int('download.flow_control', 0) !== 0,
     proxyForwardedHeaders: int('proxy.forwarded_headers', 1) !== 0,
   };
 }

@@ -12,44 +12,7 @@ import { Publisher, Pull } from 'zeromq';
 import { parseMessage } from '../../src/protocol/request.js';
 import { WIRE_FIXTURE_DIR } from '../support/fixtures.js';
 import { rawHttp, untilCompleteResponse } from '../support/mongrel2.js';
-import { startCore, type CorePeer } from '../support/core.js';
-
-interface RawHandler {
-  pull: Pull;
-  pub: Publisher;
-  next(): Promise<ReturnType<typeof parseMessage>>;
-  send(bytes: string | Buffer): Promise<void>;
-  close(): void;
-}
-
-async function rawHandler(peer: CorePeer): Promise<RawHandler> {
-  const pull = new Pull();
-  const pub = new Publisher();
-  pull.connect(peer.handler.sendSpec);
-  pub.connect(peer.handler.recvSpec);
-  const h: RawHandler = {
-    pull,
-    pub,
-    next: async () => parseMessage((await pull.receive())[0]!),
-    send: (bytes) => pub.send(bytes),
-    close: () => {
-      pull.close();
-      pub.close();
-    },
-  };
-  // Bounded readiness poll: replies are lost until the core's SUB has our subscription.
-  for (let i = 0; i < 100; i++) {
-    const sock = await connect(peer.httpPort);
-    sock.write('GET /handler/warm HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    const req = await h.next();
-    await h.send(`x ${String(req.connId).length}:${req.connId}, HTTP/1.1 204 No Content\r\n\r\n`);
-    const got = await Promise.race([once(sock, 'data'), sleep(100).then(() => undefined)]);
-    sock.destroy();
-    await h.next(); // its disconnect notice
-    if (got) return h;
-  }
-  throw new Error('core never took our replies');
-}
+import { rawHandler, startCore, type CorePeer, type RawHandler } from '../support/core.js';
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -11,7 +11,11 @@ import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { Publisher, Pull } from 'zeromq';
+import { parseMessage } from '../../src/protocol/request.js';
 import type { Config, DirTarget, HandlerTarget, Target } from '../../src/config/types.js';
 import { createServer, type AccessLogEntry, type CoreServer } from '../../src/server/server.js';
 import { STATIC_FILES, type Mongrel2HandlerInfo } from './mongrel2.js';
@@ -24,6 +28,10 @@ export interface StartCoreOptions {
   rootRoute?: boolean;
   /** Extra routes on the default host (ids from 10 up), e.g. Proxy targets. */
   routes?: Array<{ path: string; target: Target }>;
+  /** More route paths to the JSON handler (ids from 30 up), e.g. the captures' '/handlertest'. */
+  handlerPaths?: string[];
+  /** Run as if chrooted into `home` (absolute upload.temp_store paths land under it, as with Mongrel2's chroot). */
+  chroot?: boolean;
 }
 
 export interface CorePeer {
@@ -69,7 +77,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
       name: 'm2interop',
       bindAddr: '127.0.0.1',
       port: 0,
-      chroot: '',
+      chroot: opts.chroot ? home : '',
       accessLog: '',
       errorLog: '',
       errorLogLevel: 2,
@@ -88,6 +96,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
             { id: 3, path: '/static/', target: dir },
             ...(opts.rootRoute ? [{ id: 4, path: '/', target: target(1, handler) }] : []),
             ...(opts.routes ?? []).map((r, i) => ({ id: 10 + i, path: r.path, target: r.target })),
+            ...(opts.handlerPaths ?? []).map((p, i) => ({ id: 30 + i, path: p, target: target(1, handler) })),
           ],
         },
       ],
@@ -128,4 +137,47 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
     await fsp.rm(home, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** A raw 0MQ handler (PULL + PUB, as a Mongrel2 handler connects) on one of the core's handler routes. */
+export interface RawHandler {
+  next(): Promise<ReturnType<typeof parseMessage>>;
+  /** The next message's exact bytes. */
+  nextRaw(): Promise<Buffer>;
+  send(bytes: string | Buffer): Promise<void>;
+  close(): void;
+}
+
+export async function rawHandler(peer: CorePeer, which: 'json' | 'tnet' = 'json'): Promise<RawHandler> {
+  const info = which === 'json' ? peer.handler : peer.tnetHandler;
+  const pull = new Pull();
+  const pub = new Publisher();
+  pull.connect(info.sendSpec);
+  pub.connect(info.recvSpec);
+  const nextRaw = async (): Promise<Buffer> => (await pull.receive())[0]!;
+  const h: RawHandler = {
+    nextRaw,
+    next: async () => parseMessage(await nextRaw()),
+    send: (bytes) => pub.send(bytes),
+    close: () => {
+      pull.close();
+      pub.close();
+    },
+  };
+  // Bounded readiness poll: replies are lost until the core's SUB has our subscription.
+  for (let i = 0; i < 100; i++) {
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: peer.httpPort }, () => resolve(s));
+      s.once('error', reject);
+    });
+    sock.write(`GET ${info.route}/warm HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    const req = await h.next();
+    await h.send(`x ${String(req.connId).length}:${req.connId}, HTTP/1.1 204 No Content\r\n\r\n`);
+    const got = await Promise.race([new Promise<boolean>((resolve) => sock.once('data', () => resolve(true))), sleep(100).then(() => false)]);
+    sock.destroy();
+    await h.next(); // its disconnect notice
+    if (got) return h;
+  }
+  h.close();
+  throw new Error('core never took our replies');
 }
