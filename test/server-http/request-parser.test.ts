@@ -95,6 +95,8 @@ describe('request target', () => {
   test('absolute form: PATH and URI start after the scheme', () => {
     const h = head(parse('GET http://user:pw@h.com:80/p?q HTTP/1.1\r\n\r\n'));
     assert.deepEqual([h.path, h.uri, h.query], ['//user:pw@h.com:80/p', '//user:pw@h.com:80/p?q', 'q']);
+    assert.equal(h.absoluteForm, true);
+    assert.equal(head(parse('GET //user:pw@h.com:80/p?q HTTP/1.1\r\n\r\n')).absoluteForm, false);
     assert.equal(head(parse('CONNECT example.com:443 HTTP/1.1\r\n\r\n')).path, '443');
     assert.equal(head(parse('GET mailto:a@b HTTP/1.1\r\n\r\n')).path, 'a@b');
     assert.equal(head(parse('GET http: HTTP/1.1\r\n\r\n')).path, '');

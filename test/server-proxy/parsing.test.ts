@@ -152,3 +152,20 @@ test('backend head: body framing rewritten in place; HTTP/1.0 asks for keep-aliv
     'GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: Upgrade\r\n\r\n',
   );
 });
+
+test('backend head: the request target goes out in origin-form (RFC 9112 §3.2.2), never as //authority', () => {
+  const opts = { bodyLength: undefined, hasBody: false, forwarded: undefined } as const;
+  const line = (target: string, method = 'GET'): string =>
+    decode(buildBackendHead(requestHead(`${method} ${target} HTTP/1.1\r\nHost: h\r\n\r\n`), opts)).split('\r\n')[0]!;
+  assert.equal(line('http://evil.example/x?y=1'), 'GET /x?y=1 HTTP/1.1');
+  assert.equal(line('HTTP://user:pw@evil.example:8080/a/b'), 'GET /a/b HTTP/1.1');
+  assert.equal(line('http://evil.example'), 'GET / HTTP/1.1');
+  assert.equal(line('http://evil.example?q=1'), 'GET /?q=1 HTTP/1.1');
+  assert.equal(line('http://[::1]:8080/v6'), 'GET /v6 HTTP/1.1');
+  assert.equal(line('http://evil.example/x#frag'), 'GET /x HTTP/1.1');
+  assert.equal(line('?q=1'), 'GET /?q=1 HTTP/1.1');
+  // Origin-form is sent as the client wrote it, an empty first segment included.
+  assert.equal(line('//double/x'), 'GET //double/x HTTP/1.1');
+  assert.equal(line('/plain?a=1'), 'GET /plain?a=1 HTTP/1.1');
+  assert.equal(line('*', 'OPTIONS'), 'OPTIONS * HTTP/1.1');
+});

@@ -19,6 +19,12 @@ export interface RequestHead {
   readonly query: string | undefined;
   readonly fragment: string | undefined;
   readonly version: 'HTTP/1.0' | 'HTTP/1.1';
+  /**
+   * The target was absolute-form (`http://host/p`): `uri` and `path` then
+   * start after `scheme:`, so they hold `//host/p` as Mongrel2's PATH does.
+   * A proxy must not pass that on as if it were a path (RFC 9112 §3.2.2).
+   */
+  readonly absoluteForm?: boolean;
   /** In arrival order, names exactly as sent, values latin1 with leading whitespace stripped. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
 }
@@ -152,6 +158,7 @@ function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount:
     query: pathEnd < refEnd ? buf.toString('latin1', pathEnd + 1, refEnd) : undefined,
     fragment: refEnd < uriEnd ? buf.toString('latin1', refEnd + 1, uriEnd) : undefined,
     version,
+    absoluteForm: mark !== uriStart,
     headers,
   };
   return { kind: 'request', head, end, dropped };

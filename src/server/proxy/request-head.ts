@@ -8,7 +8,7 @@
  * Transfer-Encoding) is rewritten for the body we actually send, in the place
  * of the client's first framing header; HTTP/1.0 requests get
  * `Connection: keep-alive`. A websocket upgrade keeps `Upgrade` and sends
- * `Connection: Upgrade`.
+ * `Connection: Upgrade`. The target is sent in origin-form (originForm).
  * With `forwarded`: X-Forwarded-For gets the peer appended and
  * X-Forwarded-Proto is replaced, both as the last headers.
  * Without it, nothing else changes: the closest to Mongrel2's raw relay.
@@ -32,6 +32,21 @@ export function isWebSocketUpgrade(head: RequestHead): boolean {
   return headerTokens(head.headers, 'upgrade').includes('websocket') && headerTokens(head.headers, 'connection').includes('upgrade');
 }
 
+/**
+ * The request target for the backend in origin-form (RFC 9112 §3.2.2): an
+ * absolute-form target loses its authority (the parser keeps `//host/p`,
+ * which a backend resolving against its base would read as another host),
+ * and a target without a leading '/' gets one. `*` stays as it is.
+ */
+export function originForm(head: RequestHead): string {
+  let target = head.uri;
+  if (head.absoluteForm && target.startsWith('//')) {
+    const end = target.slice(2).search(/[/?]/);
+    target = end < 0 ? '' : target.slice(2 + end);
+  }
+  return target === '*' || target.startsWith('/') ? target : `/${target}`;
+}
+
 export function buildBackendHead(head: RequestHead, options: BackendHeadOptions): Buffer {
   const upgrade = isWebSocketUpgrade(head);
   const listed = new Set(headerTokens(head.headers, 'connection').filter((t) => !PROTECTED.has(t)));
@@ -39,7 +54,7 @@ export function buildBackendHead(head: RequestHead, options: BackendHeadOptions)
   // Keeps the client's spelling of the header when the framing kind is the same.
   const framing = (name: string): string =>
     length === undefined ? `${name.toLowerCase() === 'transfer-encoding' ? name : 'Transfer-Encoding'}: chunked` : `${name.toLowerCase() === 'content-length' ? name : 'Content-Length'}: ${length}`;
-  const lines = [`${head.method} ${head.uri} ${head.version}`];
+  const lines = [`${head.method} ${originForm(head)} ${head.version}`];
   let framed = false;
   const xff: string[] = [];
   for (const [name, value] of head.headers) {
