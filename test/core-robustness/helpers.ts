@@ -220,7 +220,13 @@ export interface RawHandler {
   close(): void;
 }
 
-export async function rawHandler(peer: CorePeer, info: Mongrel2HandlerInfo = peer.handler): Promise<RawHandler> {
+/** Anything that serves HTTP and routes `info.route` to a handler: our core or the real Mongrel2. */
+export interface HandlerPeer {
+  readonly httpPort: number;
+  readonly handler: Mongrel2HandlerInfo;
+}
+
+export async function rawHandler(peer: HandlerPeer, info: Mongrel2HandlerInfo = peer.handler): Promise<RawHandler> {
   const pull = new Pull({ linger: 0 });
   const pub = new Publisher({ linger: 0 });
   pull.connect(info.sendSpec);
@@ -292,7 +298,7 @@ export async function rawHandler(peer: CorePeer, info: Mongrel2HandlerInfo = pee
 }
 
 /** One handler round trip: a request on a fresh connection, a 200 back, byte-exact. */
-export async function assertHandlerAnswers(peer: CorePeer, h: RawHandler): Promise<void> {
+export async function assertHandlerAnswers(peer: HandlerPeer, h: RawHandler): Promise<void> {
   const p = await probe(peer.httpPort);
   try {
     p.sock.write(`GET ${h.info.route}/health HTTP/1.1\r\nHost: localhost\r\n\r\n`);
