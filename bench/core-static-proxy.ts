@@ -26,7 +26,8 @@
  *   node --import tsx bench/core-static-proxy.ts [--profile]
  *
  * Env: DUR (10 s) CONNS (50) RUNS (3) THREADS (2) WARM (3 s)
- *      FRONTS (R,C) CASES (1k,1m,proxy,upload) UPLOAD_MB (1024)
+ *      FRONTS (R,C) CASES (1k,1m,proxy,upload) UPLOAD_MB (1024) CACHE_TTL (0: the
+ *      Dir row's cache_ttl, m2sh's default)
  *      PROFILE (a directory; `--profile` = /tmp/m2-static-profile): the
  *      wrk-phase core runs under `node --cpu-prof` and the report lists its
  *      top self-time functions. OUT (also write the report to this file).
@@ -47,7 +48,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnReady, type BenchChild } from './lib/child.js';
 import { userSys } from './lib/cpu-split.js';
 import { prepareSite, startRealMongrel2, type Site } from './lib/m2-site.js';
-import { CLK_TCK, ticksOf } from './lib/proc.js';
+import { CLK_TCK, threadTicks, ticksOf } from './lib/proc.js';
 import { topSelf, type ProfileSummary } from './lib/profile-top.js';
 import { fmt, ratio } from './lib/report.js';
 import { sampleRss, type RssPeak } from './lib/rss-sampler.js';
@@ -65,6 +66,8 @@ const CONNS = envNum('CONNS', 50);
 const RUNS = envNum('RUNS', 3);
 const THREADS = envNum('THREADS', 2);
 const UPLOAD_MB = envNum('UPLOAD_MB', 1024);
+/** The Dir row's cache_ttl (m2sh's default is 0). */
+const CACHE_TTL = envNum('CACHE_TTL', 0);
 const list = (name: string, def: string): string[] => (process.env[name] ?? def).split(',').map((s) => s.trim()).filter(Boolean);
 const FRONTS = list('FRONTS', 'R,C');
 const CASES = list('CASES', '1k,1m,proxy,upload');
@@ -121,7 +124,7 @@ class Processes {
   }
 
   async site(backendPort: number): Promise<Site> {
-    const site = await prepareSite(TEMPLATE, { PROXY_PORT: backendPort }, FILES);
+    const site = await prepareSite(TEMPLATE, { PROXY_PORT: backendPort, CACHE_TTL }, FILES);
     this.homes.push(site.home);
     return site;
   }
@@ -166,6 +169,9 @@ interface Run {
   wrk: WrkResult;
   serverTicks: number;
   serverSys: number;
+  /** The server's ticks on its main thread (where Node runs JavaScript) and on all other threads (libuv's fs pool, V8 helpers, zmq). */
+  serverMain: number;
+  serverOther: number;
   backendTicks: number;
   load: string;
 }
@@ -179,11 +185,20 @@ interface CaseResult {
 }
 
 async function measure(front: Front, c: Case, secs: number, backendPid: number): Promise<Run> {
-  const t0 = { s: ticksOf([front.pid]), sys: userSys(front.pid).sys, b: ticksOf([backendPid]) };
+  const t0 = { s: ticksOf([front.pid]), sys: userSys(front.pid).sys, b: ticksOf([backendPid]), th: threadTicks(front.pid) };
   const load = loadavg();
   const out = await runWrk([`-t${THREADS}`, `-c${CONNS}`, `-d${secs}s`, '--latency', `http://127.0.0.1:${front.port}${c.path}`], (secs + 30) * 1000);
   const wrk = parseWrk(out);
-  return { wrk, serverTicks: ticksOf([front.pid]) - t0.s, serverSys: userSys(front.pid).sys - t0.sys, backendTicks: ticksOf([backendPid]) - t0.b, load };
+  const th = threadTicks(front.pid);
+  return {
+    wrk,
+    serverTicks: ticksOf([front.pid]) - t0.s,
+    serverSys: userSys(front.pid).sys - t0.sys,
+    serverMain: th.main - t0.th.main,
+    serverOther: th.zmq + th.other - t0.th.zmq - t0.th.other,
+    backendTicks: ticksOf([backendPid]) - t0.b,
+    load,
+  };
 }
 
 async function runCase(c: Case, fronts: Front[], backendPid: number): Promise<CaseResult> {
@@ -245,7 +260,7 @@ async function uploadTest(key: Front['key'], p: Processes, backendPort: number):
 
 function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSummary | undefined, meta: { versions: string; loadStart: string; loadEnd: string; started: string; secs: number }): string {
   const L: string[] = [];
-  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
+  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB} CACHE_TTL=${CACHE_TTL}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
   L.push(`Versions: ${meta.versions}.`);
   L.push(`Machine: nproc = ${os.cpus().length} (shared by wrk, the servers and the backend; nothing pinned), load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   for (const r of results) {
@@ -255,8 +270,8 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
     L.push('');
     for (const [k, why] of r.broken) L.push(`- **${k} skipped**: ${why}`);
     if (r.broken.size) L.push('');
-    L.push(`| front | median req/s | median p50 ms | median p99 ms | body MB/s (wrk transfer/s) | server CPU µs/req (of it kernel) |${c.key === 'proxy' ? ' backend CPU µs/req |' : ''} non-2xx / socket errors |`);
-    L.push(`|---|---:|---:|---:|---:|---:|${c.key === 'proxy' ? '---:|' : ''}---|`);
+    L.push(`| front | median req/s | median p50 ms | median p99 ms | body MB/s (wrk transfer/s) | server CPU µs/req (of it kernel) | main thread / other threads µs/req |${c.key === 'proxy' ? ' backend CPU µs/req |' : ''} non-2xx / socket errors |`);
+    L.push(`|---|---:|---:|---:|---:|---:|---:|${c.key === 'proxy' ? '---:|' : ''}---|`);
     const med = (k: string, pick: (w: WrkResult) => number | null): number | null => median((r.runs.get(k) ?? []).map((x) => pick(x.wrk)));
     for (const [k, runs] of r.runs) {
       const reqs = runs.reduce((a, x) => a + (x.wrk.requests ?? 0), 0);
@@ -265,7 +280,7 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
       const mbs = rps === null ? null : (rps * c.body.length) / 1e6;
       const backend = c.key === 'proxy' ? ` ${us(runs.reduce((a, x) => a + x.backendTicks, 0))} |` : '';
       L.push(
-        `| ${k}: ${k === 'R' ? 'real Mongrel2' : 'OUR core'} | ${fmt(rps)} | ${fmt(med(k, (w) => w.p50Ms), 2)} | ${fmt(med(k, (w) => w.p99Ms), 2)} | ${fmt(mbs, 1)} (${runs.map((x) => x.wrk.transfer).join(', ')}) | ${us(runs.reduce((a, x) => a + x.serverTicks, 0))} (${us(runs.reduce((a, x) => a + x.serverSys, 0))}) |${backend} ${runs.map((x) => `${x.wrk.non2xx}/${x.wrk.socketErrors}`).join(', ')} |`,
+        `| ${k}: ${k === 'R' ? 'real Mongrel2' : 'OUR core'} | ${fmt(rps)} | ${fmt(med(k, (w) => w.p50Ms), 2)} | ${fmt(med(k, (w) => w.p99Ms), 2)} | ${fmt(mbs, 1)} (${runs.map((x) => x.wrk.transfer).join(', ')}) | ${us(runs.reduce((a, x) => a + x.serverTicks, 0))} (${us(runs.reduce((a, x) => a + x.serverSys, 0))}) | ${us(runs.reduce((a, x) => a + x.serverMain, 0))} / ${us(runs.reduce((a, x) => a + x.serverOther, 0))} |${backend} ${runs.map((x) => `${x.wrk.non2xx}/${x.wrk.socketErrors}`).join(', ')} |`,
       );
     }
     const R = r.runs.get('R');
