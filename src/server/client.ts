@@ -26,7 +26,7 @@ import type { DirResponse } from './dir/index.js';
 import type { ProxyHandler, ProxyResponse } from './proxy/index.js';
 import { BodyStream, type StreamedFraming } from './request-body.js';
 import { HeaderTable } from './header-table.js';
-import { encodeHttpRequest, encodeStreamChunk } from './handler-message.js';
+import { encodeCredits, encodeHttpRequest, encodeStreamChunk } from './handler-message.js';
 import type { TempFile } from './upload-store.js';
 import { ResponseTracker } from './response-tracker.js';
 import type { ServerSettings } from './settings.js';
@@ -590,23 +590,32 @@ export class Client {
     this.host.accessLog({ host: host.name, remoteAddr: this.remoteAddr, remotePort: this.remotePort, time: now(), method: head.method, path: head.path, version: head.version, status, size });
   }
 
-  private write(bytes: Buffer): boolean {
+  private write(bytes: Buffer, written?: () => void): boolean {
     if (this.phase === 'closed' || this.socket.destroyed) return false;
     this.info.bytesWritten += bytes.length;
     this.info.lastWrite = now();
     this.ping();
-    return this.socket.write(bytes);
+    return written ? this.socket.write(bytes, (err) => (err ? undefined : written())) : this.socket.write(bytes);
   }
 
   /** Handler reply bytes for this connection (written verbatim, as Mongrel2 does). */
   deliver(data: Buffer): void {
     if (this.phase === 'closed') return;
-    const limit = this.host.settings.deliverQueueBytes;
-    if (this.socket.writableLength > limit) {
-      this.host.log.warn({ conn: this.id, queued: this.socket.writableLength, limit }, 'client is not reading; killing it (limits.deliver_queue_bytes)');
+    const flow = this.host.settings.downloadFlowControl;
+    // With download.flow_control the bound is Mongrel2's: at most MAX_CREDITS bytes pending, this reply included.
+    const limit = flow ? MAX_CREDITS : this.host.settings.deliverQueueBytes;
+    const queued = this.socket.writableLength + (flow ? data.length : 0);
+    if (queued > limit) {
+      this.host.log.warn({ conn: this.id, queued, limit }, flow ? 'reply runs ahead of the download credits; killing the connection' : 'client is not reading; killing it (limits.deliver_queue_bytes)');
       return this.kill();
     }
-    this.write(data);
+    const to = this.handler;
+    if (flow && to) {
+      // Credits go back once the bytes are handed to the kernel (Mongrel2: after each write to the client).
+      this.write(data, () => {
+        if (this.phase !== 'closed') this.host.toHandler(to, encodeCredits(to, this.id, data.length));
+      });
+    } else this.write(data);
     // While the request body is still coming (uploads), the response may be done early: the body completing ends it then.
     if (this.tracker && this.tracker.feed(data) >= 0 && this.phase === 'busy') this.responseDone();
   }

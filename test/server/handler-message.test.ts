@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadWireFixtures, WIRE_FIXTURE_DIR } from '../support/fixtures.js';
 import { HeaderTable, fnv1a } from '../../src/server/header-table.js';
-import { encodeDisconnect, encodeHttpRequest, wireText } from '../../src/server/handler-message.js';
+import { encodeCredits, encodeDisconnect, encodeHttpRequest, wireText } from '../../src/server/handler-message.js';
 
 /** Decodes the Python bytes repr on the fixture's "CLIENT SENT" line. */
 function clientBytes(name: string): Buffer | undefined {
@@ -124,4 +124,15 @@ test('wireText passes UTF-8 bytes through and keeps other bytes one char each', 
   assert.equal(wireText(Buffer.from('é', 'utf8').toString('latin1')), 'é');
   assert.equal(wireText('\xff\xfe'), '\xff\xfe');
   assert.equal(wireText('plain'), 'plain');
+});
+
+test('credits notices: the bytes of handler-protocol.md §2.2 (JSON and TNET)', () => {
+  assert.equal(
+    encodeCredits({ sendIdent: 'aaaa-json-ident', protocol: 'json' }, 1, 1000).toString('latin1'),
+    'aaaa-json-ident 1 @* 43:{"METHOD":"JSON","DOWNLOAD_CREDITS":"1000"},18:{"type":"credits"},',
+  );
+  assert.equal(
+    encodeCredits({ sendIdent: 'bbbb-tnet-ident', protocol: 'tnetstring' }, 2, 12345).toString('latin1'),
+    'bbbb-tnet-ident 2 @* 44:16:DOWNLOAD_CREDITS,5:12345,6:METHOD,4:JSON,}18:{"type":"credits"},',
+  );
 });
