@@ -45,6 +45,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { bundleCore } from './lib/bundle-core.js';
 import { spawnReady, type BenchChild } from './lib/child.js';
 import { userSys } from './lib/cpu-split.js';
 import { prepareSite, startRealMongrel2, type Site } from './lib/m2-site.js';
@@ -105,8 +106,12 @@ const mib = (kib: number | null | undefined): string => (kib === null || kib ===
 // ---------------------------------------------------------------------------
 // processes
 
+/** R = the real mongrel2; C = our core under tsx (as bin/mongrel2.js runs it); Cb = our core bundled, under bare node (upload only). */
+type FrontKey = 'R' | 'C' | 'Cb';
+const FRONT_LABEL: Record<FrontKey, string> = { R: 'real Mongrel2', C: 'OUR core (tsx)', Cb: 'OUR core (bundled, bare node)' };
+
 interface Front {
-  key: 'R' | 'C';
+  key: FrontKey;
   label: string;
   port: number;
   pid: number;
@@ -115,6 +120,7 @@ interface Front {
 class Processes {
   readonly stops: Array<() => Promise<unknown>> = [];
   readonly homes: string[] = [];
+  private bundle: string | undefined;
   constructor(readonly logDir: string) {}
 
   async child(name: string, args: string[]): Promise<BenchChild> {
@@ -130,15 +136,22 @@ class Processes {
   }
 
   /** One server on its own fresh site; `prof` = node flags for the core. */
-  async front(key: Front['key'], backendPort: number, prof: string[] = []): Promise<{ front: Front; site: Site; stop: () => Promise<unknown> }> {
+  async front(key: FrontKey, backendPort: number, prof: string[] = []): Promise<{ front: Front; site: Site; stop: () => Promise<unknown> }> {
     const site = await this.site(backendPort);
+    const label = FRONT_LABEL[key];
     if (key === 'R') {
       const real = await startRealMongrel2(site);
       this.stops.push(() => real.stop());
-      return { front: { key, label: 'real Mongrel2 1.12.2', port: site.httpPort, pid: real.pid }, site, stop: () => real.stop() };
+      return { front: { key, label, port: site.httpPort, pid: real.pid }, site, stop: () => real.stop() };
     }
-    const core = await this.child(`core-${path.basename(site.home)}`, [...prof, ...NODE_TS, 'bench/servers/core.ts', '--home', site.home, '--db', site.db, '--uuid', site.uuid]);
-    return { front: { key, label: 'OUR core (src/server)', port: Number(core.ready.split(' ')[1]), pid: core.pid }, site, stop: () => core.stop() };
+    if (key === 'Cb' && this.bundle === undefined) {
+      const file = bundleCore(ROOT);
+      this.bundle = file;
+      this.stops.push(() => fsp.rm(file, { force: true }));
+    }
+    const entry = key === 'Cb' ? [this.bundle!] : [...NODE_TS, 'bench/servers/core.ts'];
+    const core = await this.child(`core-${path.basename(site.home)}`, [...prof, ...entry, '--home', site.home, '--db', site.db, '--uuid', site.uuid]);
+    return { front: { key, label, port: Number(core.ready.split(' ')[1]), pid: core.pid }, site, stop: () => core.stop() };
   }
 
   async stopAll(): Promise<void> {
@@ -179,9 +192,9 @@ interface Run {
 interface CaseResult {
   c: Case;
   /** Why the case was skipped, per front. */
-  broken: Map<string, string>;
-  heads: Map<string, string>;
-  runs: Map<string, Run[]>;
+  broken: Map<FrontKey, string>;
+  heads: Map<FrontKey, string>;
+  runs: Map<FrontKey, Run[]>;
 }
 
 async function measure(front: Front, c: Case, secs: number, backendPid: number): Promise<Run> {
@@ -227,7 +240,7 @@ async function runCase(c: Case, fronts: Front[], backendPid: number): Promise<Ca
 // upload
 
 interface UploadOutcome {
-  key: string;
+  key: FrontKey;
   result?: UploadResult;
   rss?: RssPeak;
   cpuTicks?: number;
@@ -236,7 +249,7 @@ interface UploadOutcome {
   load: string;
 }
 
-async function uploadTest(key: Front['key'], p: Processes, backendPort: number): Promise<UploadOutcome> {
+async function uploadTest(key: FrontKey, p: Processes, backendPort: number): Promise<UploadOutcome> {
   const load = loadavg();
   const { front, site, stop } = await p.front(key, backendPort);
   const handler = await p.child(`upload-handler-${key}`, [...NODE_TS, 'bench/lib/upload-handler.ts', site.sendSpec, site.recvSpec, site.home]);
@@ -272,7 +285,7 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
     if (r.broken.size) L.push('');
     L.push(`| front | median req/s | median p50 ms | median p99 ms | body MB/s (wrk transfer/s) | server CPU µs/req (of it kernel) | main thread / other threads µs/req |${c.key === 'proxy' ? ' backend CPU µs/req |' : ''} non-2xx / socket errors |`);
     L.push(`|---|---:|---:|---:|---:|---:|---:|${c.key === 'proxy' ? '---:|' : ''}---|`);
-    const med = (k: string, pick: (w: WrkResult) => number | null): number | null => median((r.runs.get(k) ?? []).map((x) => pick(x.wrk)));
+    const med = (k: FrontKey, pick: (w: WrkResult) => number | null): number | null => median((r.runs.get(k) ?? []).map((x) => pick(x.wrk)));
     for (const [k, runs] of r.runs) {
       const reqs = runs.reduce((a, x) => a + (x.wrk.requests ?? 0), 0);
       const us = (t: number): string => (reqs ? fmt(((t / CLK_TCK) * 1e6) / reqs) : '-');
@@ -280,7 +293,7 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
       const mbs = rps === null ? null : (rps * c.body.length) / 1e6;
       const backend = c.key === 'proxy' ? ` ${us(runs.reduce((a, x) => a + x.backendTicks, 0))} |` : '';
       L.push(
-        `| ${k}: ${k === 'R' ? 'real Mongrel2' : 'OUR core'} | ${fmt(rps)} | ${fmt(med(k, (w) => w.p50Ms), 2)} | ${fmt(med(k, (w) => w.p99Ms), 2)} | ${fmt(mbs, 1)} (${runs.map((x) => x.wrk.transfer).join(', ')}) | ${us(runs.reduce((a, x) => a + x.serverTicks, 0))} (${us(runs.reduce((a, x) => a + x.serverSys, 0))}) | ${us(runs.reduce((a, x) => a + x.serverMain, 0))} / ${us(runs.reduce((a, x) => a + x.serverOther, 0))} |${backend} ${runs.map((x) => `${x.wrk.non2xx}/${x.wrk.socketErrors}`).join(', ')} |`,
+        `| ${k}: ${FRONT_LABEL[k]} | ${fmt(rps)} | ${fmt(med(k, (w) => w.p50Ms), 2)} | ${fmt(med(k, (w) => w.p99Ms), 2)} | ${fmt(mbs, 1)} (${runs.map((x) => x.wrk.transfer).join(', ')}) | ${us(runs.reduce((a, x) => a + x.serverTicks, 0))} (${us(runs.reduce((a, x) => a + x.serverSys, 0))}) | ${us(runs.reduce((a, x) => a + x.serverMain, 0))} / ${us(runs.reduce((a, x) => a + x.serverOther, 0))} |${backend} ${runs.map((x) => `${x.wrk.non2xx}/${x.wrk.socketErrors}`).join(', ')} |`,
       );
     }
     const R = r.runs.get('R');
@@ -305,9 +318,9 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
       const res = u.result;
       const answer = u.error ?? (res ? `${res.status ?? '-'} ${JSON.stringify(res.body.slice(0, 120))}${res.error ? ` (${res.error})` : ''}` : '-');
       const peak = u.rss?.hwmKiB ?? u.rss?.maxKiB ?? null;
-      const goal = u.key === 'C' && peak !== null && res?.status === 200 ? (peak * 1024 < UPLOAD_RSS_GOAL ? 'met' : '**not met**') : '-';
+      const goal = u.key !== 'R' && peak !== null && res?.status === 200 ? (peak * 1024 < UPLOAD_RSS_GOAL ? 'met' : '**not met**') : '-';
       const secs = res ? res.ms / 1000 : null;
-      L.push(`| ${u.key}: ${u.key === 'R' ? 'real Mongrel2' : 'OUR core'} | ${answer} | ${fmt(secs, 1)} | ${fmt(res && secs ? res.sent / 1e6 / secs : null, 0)} | ${mib(u.rss?.startKiB)} | ${mib(u.rss?.maxKiB)} | ${mib(u.rss?.hwmKiB)} | ${mib(u.rss?.endKiB)} | ${fmt(u.cpuTicks === undefined ? null : u.cpuTicks / CLK_TCK, 1)} | ${goal} | ${u.load} |`);
+      L.push(`| ${u.key}: ${FRONT_LABEL[u.key]} | ${answer} | ${fmt(secs, 1)} | ${fmt(res && secs ? res.sent / 1e6 / secs : null, 0)} | ${mib(u.rss?.startKiB)} | ${mib(u.rss?.maxKiB)} | ${mib(u.rss?.hwmKiB)} | ${mib(u.rss?.endKiB)} | ${fmt(u.cpuTicks === undefined ? null : u.cpuTicks / CLK_TCK, 1)} | ${goal} | ${u.load} |`);
     }
     for (const u of uploads) if (u.handlerSaw) L.push(`\n- ${u.key} handler: \`${u.handlerSaw}\``);
   }
@@ -378,8 +391,8 @@ async function main(): Promise<void> {
       for (const stop of stops) await stop();
     }
     if (CASES.includes('upload')) {
-      for (const key of ['R', 'C'] as const) {
-        if (!FRONTS.includes(key)) continue;
+      for (const key of ['R', 'C', 'Cb'] as const) {
+        if (!FRONTS.includes(key === 'Cb' ? 'C' : key)) continue;
         try {
           uploads.push(await uploadTest(key, p, backendPort));
         } catch (err) {
