@@ -4,10 +4,12 @@
  * "still up and clean" check every abuse test ends with.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Publisher, Pull } from 'zeromq';
+import type { Config, HandlerTarget } from '../../src/config/types.js';
 import { parseMessage, type Message } from '../../src/protocol/request.js';
 import type { CorePeer } from '../support/core.js';
 import type { Mongrel2HandlerInfo } from '../support/mongrel2.js';
@@ -314,4 +316,50 @@ export async function assertHandlerAnswers(peer: HandlerPeer, h: RawHandler): Pr
   }
   const notice = await h.next();
   assert.equal(notice.kind, 'disconnect');
+}
+
+/** A minimal one-host config: '/handler' to a handler on the given 0MQ ports, '/static/' to a Dir under the cwd. */
+export function minimalConfig(ports: { http: number; send: number; recv: number }, over: { defaultHost?: string; routePath?: string; matching?: string; sendSpec?: string } = {}): Config {
+  const handler: HandlerTarget = {
+    type: 'handler',
+    id: 1,
+    sendSpec: over.sendSpec ?? `tcp://127.0.0.1:${ports.send}`,
+    sendIdent: randomUUID(),
+    recvSpec: `tcp://127.0.0.1:${ports.recv}`,
+    recvIdent: '',
+    rawPayload: false,
+    protocol: 'json',
+  };
+  return {
+    server: {
+      id: 1,
+      uuid: randomUUID(),
+      name: 'robustness',
+      bindAddr: '127.0.0.1',
+      port: ports.http,
+      chroot: '',
+      accessLog: '/logs/access.log',
+      errorLog: '/logs/error.log',
+      errorLogLevel: 2,
+      pidFile: '/run/mongrel2.pid',
+      controlPort: '',
+      defaultHost: over.defaultHost ?? 'localhost',
+      useSsl: false,
+      hosts: [
+        {
+          id: 1,
+          name: 'localhost',
+          matching: over.matching ?? 'localhost',
+          routes: [
+            { id: 1, path: over.routePath ?? '/handler', target: handler },
+            { id: 2, path: '/static/', target: { type: 'dir', id: 1, base: 'static/', indexFile: 'index.html', defaultCtype: 'text/plain', cacheTtl: 0 } },
+          ],
+        },
+      ],
+      filters: [],
+      xrequests: [],
+    },
+    settings: new Map(),
+    mimetypes: new Map([['.txt', 'text/plain']]),
+  };
 }
