@@ -9,20 +9,9 @@
  * Host and the X-Forwarded-* set, as nginx's usual
  * `proxy_set_header Host $http_host; X-Forwarded-For $proxy_add_x_forwarded_for`.
  */
+import { FORWARDED_NAMES, forwardedHeaders } from '../../src/http/forwarded-headers.js';
+import { droppedHeaderNames, endToEndHeaders } from '../../src/http/hop-by-hop.js';
 import { headerValue, type Headers } from '../../src/protocol/request.js';
-
-/** Hop-by-hop headers: they describe one connection, never the next one. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-]);
 
 /** Client header names as Mongrel2 passes them: lower-case tokens (upper-case keys are Mongrel2's own). */
 const CLIENT_HEADER = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
@@ -32,23 +21,15 @@ const CLIENT_HEADER = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
  * `expect` (Mongrel2 has read the body already; undici refuses it), Host and
  * the forwarding headers (set by forwardHeaders itself).
  */
-const REPLACED = new Set(['content-length', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const REPLACED = new Set(['content-length', 'expect', 'host', ...FORWARDED_NAMES]);
 
 export interface ForwardOptions {
   /**
    * The client's X-Forwarded-* / Forwarded come from a proxy we trust (a load
-   * balancer in front of Mongrel2, and Mongrel2 runs with no_clobber_xff=1):
-   * append to X-Forwarded-For and keep the client's Proto/Host/Forwarded.
-   * Otherwise they are replaced, so a client cannot forge its address.
+   * balancer in front of Mongrel2, and Mongrel2 runs with no_clobber_xff=1).
+   * The policy itself is src/http/forwarded-headers.ts, shared with the core proxy.
    */
   trustForwarded: boolean;
-}
-
-/** Lower-case names listed in Connection headers. */
-function connectionTokens(values: readonly string[]): Set<string> {
-  const out = new Set<string>();
-  for (const v of values) for (const t of v.split(',')) if (t.trim()) out.add(t.trim().toLowerCase());
-  return out;
 }
 
 function valuesOf(headers: Headers, name: string): string[] {
@@ -71,27 +52,18 @@ function wireText(value: string): string {
  * The caller adds framing (Content-Length) or the upgrade headers.
  */
 export function forwardHeaders(headers: Headers, options: ForwardOptions): Array<[string, string]> {
-  const named = connectionTokens(valuesOf(headers, 'connection'));
+  const dropped = droppedHeaderNames(valuesOf(headers, 'connection'));
   const out: Array<[string, string]> = [];
   for (const [name, value] of Object.entries(headers)) {
     if (!CLIENT_HEADER.test(name) || name.startsWith('x-mongrel2-')) continue;
-    if (HOP_BY_HOP.has(name) || named.has(name) || REPLACED.has(name)) continue;
+    if (dropped.has(name) || REPLACED.has(name)) continue;
     for (const v of typeof value === 'string' ? [value] : value) out.push([name, wireText(v)]);
   }
   const host = headerValue(headers, 'host');
   if (host !== undefined && host !== '') out.push(['host', wireText(host)]);
 
-  const remote = headerValue(headers, 'REMOTE_ADDR');
-  const clientXff = valuesOf(headers, 'x-forwarded-for').map((v) => v.trim()).filter(Boolean);
-  const xff = options.trustForwarded ? [...clientXff, ...(remote ? [remote] : [])] : remote ? [remote] : [];
-  if (xff.length > 0) out.push(['x-forwarded-for', wireText(xff.join(', '))]);
-
-  const trusted = (name: string): string | undefined => (options.trustForwarded ? headerValue(headers, name) : undefined);
-  const proto = trusted('x-forwarded-proto') ?? headerValue(headers, 'URL_SCHEME');
-  if (proto) out.push(['x-forwarded-proto', wireText(proto)]);
-  const fwdHost = trusted('x-forwarded-host') ?? host;
-  if (fwdHost) out.push(['x-forwarded-host', wireText(fwdHost)]);
-  if (options.trustForwarded) for (const v of valuesOf(headers, 'forwarded')) out.push(['forwarded', wireText(v)]);
+  const facts = { peer: headerValue(headers, 'REMOTE_ADDR'), proto: headerValue(headers, 'URL_SCHEME'), host, trust: options.trustForwarded };
+  for (const [name, value] of forwardedHeaders((n) => valuesOf(headers, n), facts)) out.push([name.toLowerCase(), wireText(value)]);
   return out;
 }
 
@@ -111,12 +83,10 @@ export interface ResponseHeaders {
 export function responseHeaders(raw: readonly string[]): ResponseHeaders {
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
-  const named = connectionTokens(pairs.filter(([k]) => k.toLowerCase() === 'connection').map(([, v]) => v));
   const headers: Array<[string, string]> = [];
   let noBuffering = false;
-  for (const [name, value] of pairs) {
+  for (const [name, value] of endToEndHeaders(pairs)) {
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
     if (lower === 'x-accel-buffering') {
       noBuffering ||= value.trim().toLowerCase() === 'no';
       continue;

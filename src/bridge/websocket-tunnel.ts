@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Connection } from '../handler/connection.js';
 import type { Logger } from '../handler/logger.js';
+import { endToEndHeaders } from '../http/hop-by-hop.js';
 import { headerEntries } from '../protocol/http-response.js';
 import type { HttpRequest, WebSocketHandshake, WebSocketMessage } from '../protocol/request.js';
 import { buildCloseFrame, buildFrame, CloseCode, Opcode } from '../protocol/websocket.js';
@@ -65,8 +66,13 @@ export function handshakeAsRequest(req: WebSocketHandshake): HttpRequest {
   return { ...req, kind: 'http', method: 'GET' };
 }
 
-/** Headers of the backend's 101 that describe its connection to us, not the client's. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'upgrade', 'transfer-encoding', 'content-length', 'te', 'trailer', 'proxy-connection', 'sec-websocket-accept']);
+/**
+ * The backend's headers minus those that describe its connection to us
+ * (hop-by-hop) and those we set anew: the body framing and the accept value.
+ */
+function relayedHeaders(headers: ParsedHead['headers']): ParsedHead['headers'] {
+  return endToEndHeaders(headers, ['content-length', 'sec-websocket-accept']);
+}
 
 export class WebSocketTunnel {
   readonly #conn: Connection;
@@ -235,7 +241,7 @@ export class WebSocketTunnel {
 
   /** Forwards a non-101 answer as the HTTP response, then closes. */
   async #refused(head: ParsedHead, body: Buffer): Promise<number | undefined> {
-    const headers = head.headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()));
+    const headers = relayedHeaders(head.headers);
     this.#log.info({ connId: this.#req.connId, backend: this.#backend.name, status: head.status }, 'websocket upgrade refused by the backend');
     try {
       await this.#conn.replyHttp(this.#req, body, { status: head.status, reason: head.reason || undefined, headers, close: true });
@@ -430,7 +436,7 @@ export class WebSocketTunnel {
 
 /** The 101 for Mongrel2: our accept value, plus the backend's end-to-end headers. */
 function switchingProtocols(accept: string, head: ParsedHead): Buffer {
-  const extra = headerEntries(head.headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase())));
+  const extra = headerEntries(relayedHeaders(head.headers));
   if (!/^[A-Za-z0-9+/=]+$/.test(accept)) throw new Error('the accept value is not base64');
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`, ...extra.map(([k, v]) => `${k}: ${v}`)];
   return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');

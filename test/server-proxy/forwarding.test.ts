@@ -26,9 +26,24 @@ test('GET through node:http: response relayed, X-Forwarded-* added, one backend 
   }
   assert.equal(backend.connections, 1, 'the second request reused the pooled socket');
   assert.equal(proxy.idleConnections, 1);
+  assert.equal(seen[0]!['x-forwarded-for'], '10.1.2.3', "the client's X-Forwarded-For is replaced");
+  assert.equal(seen[0]!['x-forwarded-proto'], 'https');
+  assert.equal(seen[0]!['x-forwarded-host'], 'example.com');
+  assert.equal(seen[1]!.host, 'example.com');
+});
+
+test('trustForwarded: the peer is appended to the client chain and its X-Forwarded-Proto/-Host are kept', async (t) => {
+  const seen: Array<Record<string, string | string[] | undefined>> = [];
+  const backend = await httpBackend(t, (req, res) => {
+    seen.push(req.headers);
+    res.end('ok');
+  });
+  const proxy = proxyTo(t, backend.port, { trustForwarded: true });
+  const extra = 'X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: lb.example\r\n';
+  await collect(await proxy.forward(request(get('/', extra))));
   assert.equal(seen[0]!['x-forwarded-for'], '192.0.2.1, 10.1.2.3');
   assert.equal(seen[0]!['x-forwarded-proto'], 'https');
-  assert.equal(seen[1]!.host, 'example.com');
+  assert.equal(seen[0]!['x-forwarded-host'], 'lb.example');
 });
 
 test('forwardedHeaders off: the backend receives the client head unchanged', async (t) => {

@@ -126,12 +126,29 @@ test('backend head: hop-by-hop headers and those Connection names are dropped; H
   assert.equal(decode(buildBackendHead(requestHead(raw), { bodyLength: undefined, hasBody: false, forwarded: undefined })), 'GET / HTTP/1.1\r\nHost: h\r\nX-Kept: k\r\n\r\n');
 });
 
-test('backend head: X-Forwarded-For appends the peer, X-Forwarded-Proto is replaced, both last', () => {
-  const raw = 'GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nx-forwarded-for: 2.2.2.2\r\nX-Forwarded-Proto: gopher\r\n\r\n';
+test("backend head, not trusting: the client's X-Forwarded-*/Forwarded are replaced by ours, last", () => {
+  const raw =
+    'GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nx-forwarded-for: 2.2.2.2\r\nX-Forwarded-Proto: gopher\r\n' +
+    'X-Forwarded-Host: evil.example\r\nForwarded: for=1.1.1.1\r\nA: b\r\n\r\n';
   assert.equal(
-    decode(buildBackendHead(requestHead(raw), { bodyLength: undefined, hasBody: false, forwarded: { peer: '10.0.0.9', proto: 'https' } })),
-    'GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\nX-Forwarded-Proto: https\r\n\r\n',
+    decode(buildBackendHead(requestHead(raw), { bodyLength: undefined, hasBody: false, forwarded: { peer: '10.0.0.9', proto: 'https', trust: false } })),
+    'GET / HTTP/1.1\r\nHost: h\r\nA: b\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: h\r\n\r\n',
   );
+});
+
+test('backend head, trusting: the peer is appended to the chain; Proto, Host and Forwarded are kept', () => {
+  const raw =
+    'GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nx-forwarded-for: 2.2.2.2\r\nX-Forwarded-Proto: gopher\r\n' +
+    'X-Forwarded-Host: lb.example\r\nForwarded: for=1.1.1.1\r\n\r\n';
+  assert.equal(
+    decode(buildBackendHead(requestHead(raw), { bodyLength: undefined, hasBody: false, forwarded: { peer: '10.0.0.9', proto: 'https', trust: true } })),
+    'GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\nX-Forwarded-Proto: gopher\r\nX-Forwarded-Host: lb.example\r\nForwarded: for=1.1.1.1\r\n\r\n',
+  );
+});
+
+test('backend head: a client cannot drop Host by naming it in Connection; Trailer and Proxy-Authorization never pass', () => {
+  const raw = 'GET / HTTP/1.1\r\nHost: h\r\nConnection: Host\r\nTrailer: X\r\nProxy-Authorization: Basic x\r\n\r\n';
+  assert.equal(decode(buildBackendHead(requestHead(raw), { bodyLength: undefined, hasBody: false, forwarded: undefined })), 'GET / HTTP/1.1\r\nHost: h\r\n\r\n');
 });
 
 test('backend head: body framing rewritten in place; HTTP/1.0 asks for keep-alive; websocket upgrade kept', () => {

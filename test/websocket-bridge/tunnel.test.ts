@@ -59,6 +59,13 @@ describe('websocket tunnel through the bridge', () => {
     assert.equal(client.closed, false);
   });
 
+  test("101: hop-by-hop headers and those the backend's Connection names are not relayed", async () => {
+    const { client } = await open(11, 'Connection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nX-End: 2\r\n');
+    assert.match(client.head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.doesNotMatch(client.head, /x-hop|keep-alive|proxy-authenticate/i);
+    assert.match(client.head, /\r\nX-End: 2\r\n/);
+  });
+
   test('client frames reach the backend masked, with their opcode, RSV bits and payload', async () => {
     const { up } = await open(2);
     const big = Buffer.alloc(200_000, 0xab);

@@ -36,6 +36,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ProxyTarget } from '../../config/types.js';
 import type { Logger } from '../../handler/logger.js';
+import { headerTokens } from '../../http/hop-by-hop.js';
 import { keepAlive } from '../http/body.js';
 import type { RequestHead } from '../http/request-parser.js';
 import { fixedResponse } from '../http/responses.js';
@@ -46,7 +47,6 @@ import { buildBackendHead, isWebSocketUpgrade } from './request-head.js';
 import {
   backendPersists,
   DEFAULT_MAX_RESPONSE_HEAD,
-  headerTokens,
   parseResponseHead,
   responseFraming,
   type ResponseFraming,
@@ -54,8 +54,10 @@ import {
 } from './response-head.js';
 
 export interface ProxyOptions {
-  /** Add X-Forwarded-For / X-Forwarded-Proto. Off = the head as the client sent it, minus hop-by-hop headers (closest to Mongrel2). */
+  /** Set X-Forwarded-For / -Proto / -Host (http/forwarded-headers.ts). Off = the head as the client sent it, minus hop-by-hop headers (closest to Mongrel2). */
   readonly forwardedHeaders: boolean;
+  /** proxy.trust_forwarded: keep the client's forwarded headers (a trusted proxy is in front). Default false: they are replaced. */
+  readonly trustForwarded?: boolean;
   /** Default 5000. Timing out gives 504. */
   readonly connectTimeoutMs?: number;
   /** From the request being sent to the complete response head; default 60000. */
@@ -125,6 +127,7 @@ export class ProxyHandler {
   ) {
     this.settings = {
       forwardedHeaders: options.forwardedHeaders,
+      trustForwarded: options.trustForwarded ?? false,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       responseTimeoutMs: options.responseTimeoutMs ?? 60_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4000,
@@ -264,7 +267,8 @@ class Exchange {
 
   private send(): void {
     const { req, proxy } = this;
-    const forwarded = proxy.settings.forwardedHeaders ? { peer: req.remoteAddr, proto: req.scheme } : undefined;
+    const { forwardedHeaders, trustForwarded } = proxy.settings;
+    const forwarded = forwardedHeaders ? { peer: req.remoteAddr, proto: req.scheme, trust: trustForwarded } : undefined;
     const head = buildBackendHead(req.head, { bodyLength: req.bodyLength, hasBody: this.hasBody, forwarded });
     this.socket.write(head);
     const body = req.body;

@@ -3,28 +3,27 @@
  * parsed head (pure; no I/O).
  *
  * Always (RFC 9110 §7.6.1, we run our own keep-alive connection to the backend):
- * Connection, Keep-Alive, Proxy-Connection, TE, Upgrade and every header the
- * client's Connection names are dropped; body framing (Content-Length /
+ * the hop-by-hop headers and every header the client's Connection names
+ * (http/hop-by-hop.ts) are dropped; body framing (Content-Length /
  * Transfer-Encoding) is rewritten for the body we actually send, in the place
  * of the client's first framing header; HTTP/1.0 requests get
  * `Connection: keep-alive`. A websocket upgrade keeps `Upgrade` and sends
  * `Connection: Upgrade`. The target is sent in origin-form (originForm).
- * With `forwarded`: X-Forwarded-For gets the peer appended and
- * X-Forwarded-Proto is replaced, both as the last headers.
+ * With `forwarded`: the client's X-Forwarded-* and Forwarded give way to the
+ * shared policy's (http/forwarded-headers.ts), as the last headers.
  * Without it, nothing else changes: the closest to Mongrel2's raw relay.
  */
+import { FORWARDED_NAMES, forwardedHeaders } from '../../http/forwarded-headers.js';
+import { droppedHeaderNames, headerTokens } from '../../http/hop-by-hop.js';
+import { headerValue, headerValues } from '../http/body.js';
 import type { RequestHead } from '../http/request-parser.js';
-import { headerTokens } from './response-head.js';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'transfer-encoding', 'content-length']);
-/** Never dropped because a client listed them in Connection. */
-const PROTECTED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto']);
 
 export interface BackendHeadOptions {
   /** Body length, or undefined for a body of unknown length (sent chunked); 0 / null body = none. */
   readonly bodyLength: number | undefined;
   readonly hasBody: boolean;
-  readonly forwarded: { readonly peer: string; readonly proto: string } | undefined;
+  /** Set the forwarded headers: `trust` keeps the client's (proxy.trust_forwarded). */
+  readonly forwarded: { readonly peer: string; readonly proto: string; readonly trust: boolean } | undefined;
 }
 
 /** `Upgrade: websocket` (a token of it) with `Connection: upgrade`. */
@@ -49,14 +48,14 @@ export function originForm(head: RequestHead): string {
 
 export function buildBackendHead(head: RequestHead, options: BackendHeadOptions): Buffer {
   const upgrade = isWebSocketUpgrade(head);
-  const listed = new Set(headerTokens(head.headers, 'connection').filter((t) => !PROTECTED.has(t)));
+  const dropped = droppedHeaderNames(headerValues(head, 'connection'));
+  const { forwarded } = options;
   const length = options.hasBody ? options.bodyLength : 0;
   // Keeps the client's spelling of the header when the framing kind is the same.
   const framing = (name: string): string =>
     length === undefined ? `${name.toLowerCase() === 'transfer-encoding' ? name : 'Transfer-Encoding'}: chunked` : `${name.toLowerCase() === 'content-length' ? name : 'Content-Length'}: ${length}`;
   const lines = [`${head.method} ${originForm(head)} ${head.version}`];
   let framed = false;
-  const xff: string[] = [];
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
     if (lower === 'content-length' || lower === 'transfer-encoding') {
@@ -68,19 +67,15 @@ export function buildBackendHead(head: RequestHead, options: BackendHeadOptions)
       lines.push(`${name}: ${value}`);
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    if (options.forwarded && (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto')) {
-      if (lower === 'x-forwarded-for') xff.push(value);
-      continue;
-    }
+    if (dropped.has(lower) || (forwarded && FORWARDED_NAMES.has(lower))) continue;
     lines.push(`${name}: ${value}`);
   }
   if (options.hasBody && !framed) lines.push(framing(''));
   if (upgrade) lines.push('Connection: Upgrade');
   else if (head.version === 'HTTP/1.0') lines.push('Connection: keep-alive');
-  if (options.forwarded) {
-    xff.push(options.forwarded.peer);
-    lines.push(`X-Forwarded-For: ${xff.join(', ')}`, `X-Forwarded-Proto: ${options.forwarded.proto}`);
+  if (forwarded) {
+    const facts = { ...forwarded, host: headerValue(head, 'host') };
+    for (const [name, value] of forwardedHeaders((n) => headerValues(head, n), facts)) lines.push(`${name}: ${value}`);
   }
   return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
 }

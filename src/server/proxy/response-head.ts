@@ -8,6 +8,7 @@
  * §2.2 allows it); a bare CR, obs-fold, whitespace before the colon and control
  * bytes in values are refused (RFC 9112 §5), so a broken backend gets a 502.
  */
+import { headerTokens } from '../../http/hop-by-hop.js';
 
 export interface ResponseHead {
   readonly version: 'HTTP/1.0' | 'HTTP/1.1';
@@ -77,19 +78,6 @@ export function parseResponseHead(buf: Buffer, start: number, maxBytes = DEFAULT
   if (!'HTTP/'.startsWith(prefix)) return { kind: 'error', offset: start, reason: `response does not start with HTTP/ (got ${JSON.stringify(prefix)})` };
   if (buf.length - start >= maxBytes) return { kind: 'error', offset: start + maxBytes - 1, reason: `response head larger than ${maxBytes} bytes` };
   return { kind: 'incomplete' };
-}
-
-/** Every comma-separated token of every `name` header, lower-cased. */
-export function headerTokens(headers: ReadonlyArray<readonly [string, string]>, name: string): string[] {
-  const out: string[] = [];
-  for (const [k, v] of headers) {
-    if (k.toLowerCase() !== name) continue;
-    for (const t of v.split(',')) {
-      const token = t.trim().toLowerCase();
-      if (token) out.push(token);
-    }
-  }
-  return out;
 }
 
 export type ResponseFraming =

@@ -1,0 +1,67 @@
+/**
+ * Headers that describe one connection and so never cross a proxy
+ * (RFC 9110 §7.6.1), and the comma-separated token lists they are written
+ * in. Pure. The one rule for the core's Proxy target, the upstream HTTP
+ * adapter (m2bridge --http) and the websocket tunnel.
+ */
+
+/** [name, value] pairs in arrival order, names in any case. */
+export type HeaderPairs = Iterable<readonly [string, string]>;
+
+/**
+ * Hop-by-hop by definition: RFC 9110 §7.6.1's list, plus Trailer and the
+ * proxy authentication pair (RFC 2616 §13.5.1) — each hop re-frames the body
+ * and authenticates on its own.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
+
+/** Where the request goes: never dropped because a Connection header names it. */
+const NEVER_NAMED = new Set(['host']);
+
+/** The tokens of comma-separated header values: trimmed, lower-cased, empty ones left out. */
+export function listTokens(values: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    for (const part of value.split(',')) {
+      const token = part.trim().toLowerCase();
+      if (token) out.push(token);
+    }
+  }
+  return out;
+}
+
+/** Every token of every `name` header (name compared case-insensitively), lower-cased. */
+export function headerTokens(headers: HeaderPairs, name: string): string[] {
+  const wanted = name.toLowerCase();
+  const values: string[] = [];
+  for (const [k, v] of headers) if (k.toLowerCase() === wanted) values.push(v);
+  return listTokens(values);
+}
+
+/**
+ * Lower-case names that must not be passed on from a message with these
+ * Connection header values: HOP_BY_HOP and every name Connection lists
+ * (RFC 9110 §7.6.1), except Host.
+ */
+export function droppedHeaderNames(connectionValues: Iterable<string>): ReadonlySet<string> {
+  const out = new Set(HOP_BY_HOP);
+  for (const token of listTokens(connectionValues)) if (!NEVER_NAMED.has(token)) out.add(token);
+  return out;
+}
+
+/** `headers` without the ones droppedHeaderNames names for them, nor any named in `also` (lower-case). Order kept. */
+export function endToEndHeaders<T extends readonly [string, string]>(headers: readonly T[], also: Iterable<string> = []): T[] {
+  const dropped = new Set(droppedHeaderNames(headers.filter(([name]) => name.toLowerCase() === 'connection').map(([, v]) => v)));
+  for (const name of also) dropped.add(name);
+  return headers.filter(([name]) => !dropped.has(name.toLowerCase()));
+}
