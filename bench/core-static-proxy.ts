@@ -50,10 +50,10 @@ import { spawnReady, type BenchChild } from './lib/child.js';
 import { userSys } from './lib/cpu-split.js';
 import { prepareSite, startRealMongrel2, type Site } from './lib/m2-site.js';
 import { CLK_TCK, threadTicks, ticksOf } from './lib/proc.js';
+import { profileTables } from './lib/profile-table.js';
 import { topSelf, type ProfileSummary } from './lib/profile-top.js';
-import { fmt, ratio } from './lib/report.js';
 import { sampleRss, type RssPeak } from './lib/rss-sampler.js';
-import { envNum, median } from './lib/stats.js';
+import { envNum, fmt, median, ratio } from './lib/stats.js';
 import { streamUpload, type UploadResult } from './lib/upload-client.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 
@@ -328,13 +328,7 @@ function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSum
     L.push('');
     L.push(`Core CPU profile (${PROFILE}; \`node --cpu-prof --cpu-prof-interval 200\`, main thread, the whole wrk phase incl. warm-ups), top self time:`);
     L.push('');
-    L.push('| # | function | where (TS source) | self % | self ms |');
-    L.push('|---:|---|---|---:|---:|');
-    hot.functions.forEach((h, i) => L.push(`| ${i + 1} | \`${h.fn}\` | ${h.where} | ${fmt(h.pct, 1)} | ${fmt(h.selfMs)} |`));
-    L.push('');
-    L.push('| file | self % | self ms |');
-    L.push('|---|---:|---:|');
-    for (const h of hot.files) L.push(`| ${h.where} | ${fmt(h.pct, 1)} | ${fmt(h.selfMs)} |`);
+    L.push(...profileTables(hot));
   }
   return L.join('\n');
 }
