@@ -8,7 +8,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../src/handler/logger.js';
 import { isInside } from '../src/handler/uploads.js';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
@@ -103,16 +103,9 @@ export class FastCgiBackend implements Backend {
       response.stdout.destroy();
       return this.#sendfileResponse(head, target);
     }
-    const stdout = response.stdout;
-    async function* rest(): AsyncGenerator<Buffer> {
-      try {
-        if (head.rest.length > 0) yield head.rest;
-        for await (const chunk of stdout) yield chunk as Buffer;
-      } finally {
-        stdout.destroy();
-      }
-    }
-    return { status: head.status, reason: head.reason, headers: head.headers, body: Readable.from(rest(), { objectMode: false }), noBuffering: head.noBuffering };
+    // readHead put the body bytes after the head back: STDOUT itself is the body
+    // (destroying it aborts the FastCGI request).
+    return { status: head.status, reason: head.reason, headers: head.headers, body: response.stdout, noBuffering: head.noBuffering };
   }
 
   async close(): Promise<void> {
@@ -177,12 +170,53 @@ export class FastCgiBackend implements Backend {
   }
 }
 
-/** Reads STDOUT until the CGI header block is complete. */
-async function readHead(stdout: Readable): Promise<CgiHead> {
+/**
+ * Reads STDOUT until the CGI header block is complete, and puts the body
+ * bytes that came with it back at the front of STDOUT. The unshift happens in
+ * the same tick as the read that found the head, so an already ended STDOUT
+ * cannot emit 'end' in between.
+ */
+function readHead(stdout: Readable): Promise<CgiHead> {
   const parser = new CgiHeadParser();
-  for await (const chunk of stdout.iterator({ destroyOnReturn: false })) {
-    const head = parser.push(chunk as Buffer);
-    if (head) return head;
+  const take = (): CgiHead | null => {
+    for (let chunk = stdout.read() as Buffer | null; chunk !== null; chunk = stdout.read() as Buffer | null) {
+      const head = parser.push(chunk);
+      if (head) {
+        if (head.rest.length > 0) stdout.unshift(head.rest);
+        return head;
+      }
+    }
+    return null;
+  };
+  try {
+    const head = take();
+    if (head) return Promise.resolve(head);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  throw new Error('FPM closed STDOUT before the end of the CGI header block');
+  return new Promise((resolve, reject) => {
+    const settle = (err: unknown, head?: CgiHead): void => {
+      stdout.off('readable', onReadable);
+      stdout.off('end', onEnd);
+      stdout.off('error', onError);
+      stdout.off('close', onClose);
+      if (head) resolve(head);
+      else reject(err);
+    };
+    const onReadable = (): void => {
+      try {
+        const head = take();
+        if (head) settle(undefined, head);
+      } catch (err) {
+        settle(err);
+      }
+    };
+    const onEnd = (): void => settle(new Error('FPM closed STDOUT before the end of the CGI header block'));
+    const onError = (err: Error): void => settle(err);
+    const onClose = (): void => settle(stdout.errored ?? new Error('FPM closed STDOUT before the end of the CGI header block'));
+    stdout.on('readable', onReadable);
+    stdout.on('end', onEnd);
+    stdout.on('error', onError);
+    stdout.on('close', onClose);
+  });
 }

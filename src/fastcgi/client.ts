@@ -329,16 +329,29 @@ class StreamSource implements StdinSource {
   }
 }
 
+/**
+ * One FPM socket. Its listeners are attached once and dispatch on its state
+ * (bound to an attempt, idle in the pool, or neither), and its timers are
+ * refreshed rather than re-created: a kept socket serves many requests, and
+ * per-request closures and timers showed up in the profile.
+ */
 interface Conn {
   socket: net.Socket;
   decoder: RecordDecoder;
   /** Requests completed on this socket. */
   served: number;
+  /** The attempt currently using the socket. */
+  attempt: Attempt | undefined;
+  /** Waiting in the pool. */
+  idle: boolean;
   idleTimer?: NodeJS.Timeout;
-  detachIdle?: () => void;
+  /** Runs while FPM owes the bound attempt bytes (see #updateReadTimer). */
+  readTimer?: NodeJS.Timeout;
+  readArmed: boolean;
 }
 
 interface Attempt {
+  job: Job;
   conn: Conn;
   reused: boolean;
   /** Connected and BEGIN_REQUEST + PARAMS written. */
@@ -352,11 +365,9 @@ interface Attempt {
   dead: boolean;
   end?: FastCgiEnd;
   connectTimer?: NodeJS.Timeout;
-  readTimer?: NodeJS.Timeout;
   rescueTimer?: NodeJS.Timeout;
   /** When BEGIN_REQUEST went out (new sockets only, for the rescue). */
   readyAt: number;
-  detach: () => void;
 }
 
 interface Job {
@@ -608,44 +619,52 @@ export class FastCgiClient {
   }
 
   #bind(job: Job, conn: Conn, reused: boolean): void {
-    const { socket } = conn;
-    const a: Attempt = { conn, reused, ready: false, gotBytes: false, stdinDone: false, paused: false, dead: false, readyAt: 0, detach: noop };
+    const a: Attempt = { job, conn, reused, ready: false, gotBytes: false, stdinDone: false, paused: false, dead: false, readyAt: 0 };
     job.attempt = a;
-    const onConnect = (): void => this.#onReady(job, a);
-    const onData = (chunk: Buffer): void => this.#onData(job, a, chunk);
-    const onEnd = (): void => this.#onLost(job, a, 'FPM closed the connection');
-    const onClose = (): void => this.#onLost(job, a, 'the connection closed');
-    const onError = (err: Error): void => {
-      if (!a.ready) {
-        this.#fail(job, new FastCgiError('CONNECT', `fastcgi: cannot connect to ${this.#where()}: ${errorText(err)}`, { cause: err }));
-      } else {
-        this.#onLost(job, a, errorText(err), err);
-      }
-    };
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-    a.detach = () => {
-      socket.off('connect', onConnect);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onClose);
-      socket.off('error', onError);
-      clearTimeout(a.connectTimer);
-      clearTimeout(a.readTimer);
-      clearInterval(a.rescueTimer);
-      this.#silent.delete(a);
-      a.readTimer = undefined;
-    };
+    conn.attempt = a;
     if (reused) {
       this.#onReady(job, a);
     } else {
-      socket.once('connect', onConnect);
       a.connectTimer = setTimeout(() => {
         this.#fail(job, new FastCgiError('TIMEOUT', `fastcgi: connect to ${this.#where()} timed out after ${this.#connectTimeoutMs} ms`));
       }, this.#connectTimeoutMs);
     }
+  }
+
+  /** The attempt no longer listens to its socket. */
+  #detach(a: Attempt): void {
+    if (a.conn.attempt === a) a.conn.attempt = undefined;
+    clearTimeout(a.connectTimer);
+    clearInterval(a.rescueTimer);
+    this.#silent.delete(a);
+    this.#disarmRead(a.conn);
+  }
+
+  // Socket events, dispatched on the socket's state.
+
+  #onSocketConnect(conn: Conn): void {
+    const a = conn.attempt;
+    if (a && !a.ready) this.#onReady(a.job, a);
+  }
+
+  #onSocketData(conn: Conn, chunk: Buffer): void {
+    const a = conn.attempt;
+    if (a) this.#onData(a.job, a, chunk);
+    else if (conn.idle) this.#dropIdle(conn, 'unexpected bytes on an idle connection');
+  }
+
+  #onSocketGone(conn: Conn, ended: boolean): void {
+    const a = conn.attempt;
+    if (a) this.#onLost(a.job, a, ended ? 'FPM closed the connection' : 'the connection closed');
+    else if (conn.idle) this.#dropIdle(conn, ended ? 'closed by FPM' : 'closed');
+  }
+
+  #onSocketError(conn: Conn, err: Error): void {
+    const a = conn.attempt;
+    if (a) {
+      if (!a.ready) this.#fail(a.job, new FastCgiError('CONNECT', `fastcgi: cannot connect to ${this.#where()}: ${errorText(err)}`, { cause: err }));
+      else this.#onLost(a.job, a, errorText(err), err);
+    } else if (conn.idle) this.#dropIdle(conn, errorText(err));
   }
 
   /** Connected (or reused): send BEGIN_REQUEST, PARAMS and whatever body a retry must replay. */
@@ -756,7 +775,7 @@ export class FastCgiClient {
       this.#silent.delete(a);
     }
     a.gotBytes = true;
-    a.readTimer?.refresh();
+    if (a.conn.readArmed) a.conn.readTimer?.refresh();
     let records: FastCgiRecord[];
     try {
       records = a.conn.decoder.push(chunk);
@@ -840,21 +859,34 @@ export class FastCgiClient {
     const a = job.attempt;
     if (!a) return;
     const run = job.state === 'running' && a.ready && !a.dead && !a.paused && !job.waitingForSource;
-    if (run && !a.readTimer) {
-      a.readTimer = setTimeout(() => {
-        this.#fail(job, new FastCgiError('TIMEOUT', `fastcgi: FPM sent nothing for ${this.#readTimeoutMs} ms`));
-      }, this.#readTimeoutMs);
-    } else if (!run && a.readTimer) {
-      clearTimeout(a.readTimer);
-      a.readTimer = undefined;
+    const conn = a.conn;
+    if (run && !conn.readArmed) {
+      conn.readArmed = true;
+      if (conn.readTimer) conn.readTimer.refresh().ref();
+      else conn.readTimer = setTimeout(() => this.#onReadTimeout(conn), this.#readTimeoutMs);
+    } else if (!run && conn.readArmed) {
+      this.#disarmRead(conn);
     }
+  }
+
+  /** A disarmed timer may still fire (and is ignored); unref'd, it keeps no process alive. */
+  #disarmRead(conn: Conn): void {
+    if (!conn.readArmed) return;
+    conn.readArmed = false;
+    conn.readTimer?.unref();
+  }
+
+  #onReadTimeout(conn: Conn): void {
+    const a = conn.attempt;
+    if (!conn.readArmed || !a) return;
+    this.#fail(a.job, new FastCgiError('TIMEOUT', `fastcgi: FPM sent nothing for ${this.#readTimeoutMs} ms`));
   }
 
   /** The socket died under a running request: retry a stale kept socket once, else RESET. */
   #onLost(job: Job, a: Attempt, why: string, cause?: Error): void {
     if (isFinished(job) || a.dead || job.attempt !== a) return;
     a.dead = true;
-    a.detach();
+    this.#detach(a);
     this.#destroyConn(a.conn);
     if (a.reused && !a.gotBytes && !job.retried && job.source.replayable && !this.#closed) {
       job.retried = true;
@@ -869,7 +901,7 @@ export class FastCgiClient {
   #succeed(job: Job, a: Attempt, end: FastCgiEnd, trailing: boolean): void {
     job.state = 'finished';
     a.dead = true;
-    a.detach();
+    this.#detach(a);
     a.conn.served++;
     this.#unhookSignal(job);
     const reusable = this.#keepAlive && !this.#closed && a.stdinDone && !trailing && !a.conn.socket.destroyed;
@@ -896,7 +928,7 @@ export class FastCgiClient {
     const a = job.attempt;
     if (a && !a.dead) {
       a.dead = true;
-      a.detach();
+      this.#detach(a);
       this.#destroyConn(a.conn);
     }
     if (err.code === 'PROTOCOL') this.#log?.warn({ fcgi: this.#where(), err: err.message }, 'fastcgi: protocol error');
@@ -941,48 +973,51 @@ export class FastCgiClient {
     const socket = 'path' in this.address ? net.createConnection({ path: this.address.path }) : net.createConnection({ host: this.address.host, port: this.address.port });
     this.#created++;
     this.#sockets.add(socket);
+    const conn: Conn = { socket, decoder: new RecordDecoder(), served: 0, attempt: undefined, idle: false, readArmed: false };
     // Errors are handled by whoever owns the socket at the time; this one only keeps a late error from crashing the process.
     socket.on('error', noop);
     socket.once('close', () => {
       this.#sockets.delete(socket);
       this.#notify();
     });
+    socket.once('connect', () => this.#onSocketConnect(conn));
+    socket.on('data', (chunk: Buffer) => this.#onSocketData(conn, chunk));
+    socket.on('end', () => this.#onSocketGone(conn, true));
+    socket.on('close', () => this.#onSocketGone(conn, false));
+    socket.on('error', (err: Error) => this.#onSocketError(conn, err));
     if (!('path' in this.address)) socket.setNoDelay(true);
-    return { socket, decoder: new RecordDecoder(), served: 0 };
+    return conn;
   }
 
   #destroyConn(conn: Conn): void {
-    conn.detachIdle?.();
+    conn.idle = false;
+    clearTimeout(conn.idleTimer);
+    clearTimeout(conn.readTimer);
+    conn.readArmed = false;
     conn.socket.destroy();
+  }
+
+  #dropIdle(conn: Conn, why: string): void {
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    this.#log?.debug({ fcgi: this.#where(), why, served: conn.served }, 'fastcgi: dropping idle connection');
+    this.#destroyConn(conn);
+    this.#notify();
+  }
+
+  #onIdleTimeout(conn: Conn): void {
+    if (conn.idle) this.#dropIdle(conn, `idle for ${this.#idleTimeoutMs} ms`);
   }
 
   #putIdle(conn: Conn): void {
     const { socket } = conn;
-    const drop = (why: string): void => {
-      const i = this.#idle.indexOf(conn);
-      if (i >= 0) this.#idle.splice(i, 1);
-      this.#log?.debug({ fcgi: this.#where(), why, served: conn.served }, 'fastcgi: dropping idle connection');
-      this.#destroyConn(conn);
-      this.#notify();
-    };
-    const onData = (): void => drop('unexpected bytes on an idle connection');
-    const onEnd = (): void => drop('closed by FPM');
-    const onClose = (): void => drop('closed');
-    const onError = (err: Error): void => drop(errorText(err));
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-    conn.idleTimer = setTimeout(() => drop(`idle for ${this.#idleTimeoutMs} ms`), this.#idleTimeoutMs);
-    conn.idleTimer.unref();
-    conn.detachIdle = () => {
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onClose);
-      socket.off('error', onError);
-      clearTimeout(conn.idleTimer);
-      conn.detachIdle = undefined;
-    };
+    conn.idle = true;
+    // Refreshed, not re-created, per request; it fires (ignored) while the socket is in use.
+    if (conn.idleTimer) conn.idleTimer.refresh();
+    else {
+      conn.idleTimer = setTimeout(() => this.#onIdleTimeout(conn), this.#idleTimeoutMs);
+      conn.idleTimer.unref();
+    }
     socket.resume(); // it may still be paused by stdout backpressure; an idle socket must see FPM's FIN
     socket.unref(); // an idle pool never keeps the process alive
     this.#idle.push(conn);
@@ -992,10 +1027,10 @@ export class FastCgiClient {
     for (;;) {
       const conn = this.#idle.pop();
       if (!conn) return undefined;
-      conn.detachIdle?.();
+      conn.idle = false;
       const s = conn.socket;
       if (s.destroyed || !s.readable || !s.writable || s.readableEnded) {
-        s.destroy();
+        this.#destroyConn(conn);
         continue;
       }
       s.ref();

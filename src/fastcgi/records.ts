@@ -94,12 +94,7 @@ export function encodeHeader(type: number, requestId: number, contentLength: num
   checkU16('contentLength', contentLength);
   if (!Number.isInteger(paddingLength) || paddingLength < 0 || paddingLength > 0xff) throw new RangeError(`fastcgi: paddingLength must be 0-255, got ${paddingLength}`);
   const h = Buffer.allocUnsafe(FCGI_HEADER_LEN);
-  h[0] = FCGI_VERSION_1;
-  h[1] = type;
-  h.writeUInt16BE(requestId, 2);
-  h.writeUInt16BE(contentLength, 4);
-  h[6] = paddingLength;
-  h[7] = 0;
+  writeHeader(h, 0, type, requestId, contentLength, paddingLength);
   return h;
 }
 
@@ -227,33 +222,68 @@ export function decodeNameValuePairs(content: Buffer, encoding: BufferEncoding =
  */
 export function encodeParams(requestId: number, pairs: Iterable<NameValue>): Buffer {
   checkU16('requestId', requestId);
-  const records: Buffer[] = [];
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const flush = (): void => {
-    if (batchBytes === 0) return;
-    records.push(encodeRecord(RecordType.Params, requestId, Buffer.concat(batch, batchBytes)));
-    batch = [];
-    batchBytes = 0;
-  };
+  // One pass to size everything, one allocation, strings written in place:
+  // this runs for every request, so no per-pair Buffers or concat copies.
+  const items: Array<string | Buffer> = [];
+  const sizes: number[] = [];
+  /** Content bytes of each record, in order (the empty terminator excluded). */
+  const records: number[] = [];
+  let batch = 0;
   for (const [n, v] of pairs) {
-    const name = toBytes(n);
-    const value = toBytes(v);
-    const size = nameValueSize(name.length, value.length);
+    const nameLength = typeof n === 'string' ? Buffer.byteLength(n, 'utf8') : n.length;
+    const valueLength = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length;
+    const size = nameValueSize(nameLength, valueLength);
     if (size > FCGI_MAX_PADDED_CONTENT) {
-      const shown = name.toString('utf8', 0, 64);
+      const shown = toBytes(n).toString('utf8', 0, 64);
       throw new FastCgiError(
         'PARAMS_TOO_LARGE',
-        `fastcgi: param ${JSON.stringify(shown)} needs ${size} bytes (name ${name.length}, value ${value.length}); one PARAMS record holds at most ${FCGI_MAX_PADDED_CONTENT}`,
+        `fastcgi: param ${JSON.stringify(shown)} needs ${size} bytes (name ${nameLength}, value ${valueLength}); one PARAMS record holds at most ${FCGI_MAX_PADDED_CONTENT}`,
       );
     }
-    if (batchBytes + size > FCGI_MAX_PADDED_CONTENT) flush();
-    batch.push(encodeNameValuePairs([[name, value]]));
-    batchBytes += size;
+    if (batch + size > FCGI_MAX_PADDED_CONTENT) {
+      records.push(batch);
+      batch = 0;
+    }
+    items.push(n, v);
+    sizes.push(nameLength, valueLength);
+    batch += size;
   }
-  flush();
-  records.push(encodeRecord(RecordType.Params, requestId, EMPTY));
-  return Buffer.concat(records);
+  if (batch > 0) records.push(batch);
+  let total = FCGI_HEADER_LEN; // the empty PARAMS record
+  for (const content of records) total += FCGI_HEADER_LEN + content + paddingFor(content);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  let item = 0;
+  for (const content of records) {
+    const pad = paddingFor(content);
+    writeHeader(out, at, RecordType.Params, requestId, content, pad);
+    at += FCGI_HEADER_LEN;
+    const end = at + content;
+    while (at < end) {
+      at = writeLength(out, at, sizes[item]!);
+      at = writeLength(out, at, sizes[item + 1]!);
+      at = writeItem(out, at, items[item]!);
+      at = writeItem(out, at, items[item + 1]!);
+      item += 2;
+    }
+    out.fill(0, at, at + pad); // padding never leaks heap bytes
+    at += pad;
+  }
+  writeHeader(out, at, RecordType.Params, requestId, 0, 0);
+  return out;
+}
+
+function writeItem(out: Buffer, at: number, v: string | Buffer): number {
+  return at + (typeof v === 'string' ? out.write(v, at, 'utf8') : v.copy(out, at));
+}
+
+function writeHeader(out: Buffer, at: number, type: number, requestId: number, contentLength: number, paddingLength: number): void {
+  out[at] = FCGI_VERSION_1;
+  out[at + 1] = type;
+  out.writeUInt16BE(requestId, at + 2);
+  out.writeUInt16BE(contentLength, at + 4);
+  out[at + 6] = paddingLength;
+  out[at + 7] = 0;
 }
 
 /**
