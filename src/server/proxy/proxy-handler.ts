@@ -27,7 +27,8 @@
  * close` replaces the backend's Connection / Keep-Alive lines when the client
  * connection must close and the head does not say so already.
  * Failures: connect error, reset or garbage before the response → 502; no
- * response head within responseTimeoutMs, or connect timeout → 504 (both
+ * response head within responseTimeoutMs of the end of the request body, a
+ * request body that stalls that long, or connect timeout → 504 (both
  * with close); broken body → body 'error'. A pooled socket that fails before
  * any response byte is retried once on a fresh connection for GET/HEAD
  * without a body.
@@ -60,7 +61,11 @@ export interface ProxyOptions {
   readonly trustForwarded?: boolean;
   /** Default 5000. Timing out gives 504. */
   readonly connectTimeoutMs?: number;
-  /** From the request being sent to the complete response head; default 60000. */
+  /**
+   * From the end of the request body to the complete response head; default
+   * 60000. While the body is being sent it bounds instead the time between two
+   * body chunks taken by the backend (an upload may take longer as a whole).
+   */
   readonly responseTimeoutMs?: number;
   /** How long an unused backend connection is kept; default 4000 (below Node's 5 s keepAliveTimeout). */
   readonly idleTimeoutMs?: number;
@@ -246,7 +251,6 @@ class Exchange {
       this.listen('error', (err: Error) => this.onGone(`backend connection error: ${err.message}`));
       this.listen('close', () => this.onGone('backend connection closed'));
       this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
-      this.timer = setTimeout(() => this.onTimeout(), this.proxy.settings.responseTimeoutMs);
       this.send();
     });
   }
@@ -272,10 +276,9 @@ class Exchange {
     const head = buildBackendHead(req.head, { bodyLength: req.bodyLength, hasBody: this.hasBody, forwarded });
     this.socket.write(head);
     const body = req.body;
-    if (!body || !this.hasBody) {
-      this.requestDone = true;
-      return;
-    }
+    if (!body || !this.hasBody) return this.requestSent();
+    // Until the body is sent, the timer bounds the time between two chunks taken by the backend.
+    this.startTimer('body');
     const chunked = req.bodyLength === undefined;
     let sent = 0;
     const onData = (chunk: Buffer): void => {
@@ -290,16 +293,20 @@ class Exchange {
         ok = this.socket.write('\r\n', 'latin1');
         this.socket.uncork();
       } else ok = this.socket.write(chunk);
+      this.timer?.refresh();
       if (!ok) {
         body.pause();
-        this.socket.once('drain', () => body.resume());
+        this.socket.once('drain', () => {
+          this.timer?.refresh();
+          body.resume();
+        });
       }
     };
     const onEnd = (): void => {
       cleanup();
       if (!chunked && sent !== req.bodyLength) return this.stopBody(`request body ended after ${sent} of ${String(req.bodyLength)} bytes`);
       if (chunked && this.state !== 'done') this.socket.write('0\r\n\r\n', 'latin1');
-      this.requestDone = true;
+      this.requestSent();
     };
     const onError = (err: Error): void => {
       cleanup();
@@ -313,6 +320,17 @@ class Exchange {
       cleanup();
       body.resume();
     };
+  }
+
+  /** The whole request is written: from now on the backend has responseTimeoutMs to answer. */
+  private requestSent(): void {
+    this.requestDone = true;
+    if (this.state === 'head') this.startTimer('response');
+  }
+
+  private startTimer(phase: 'body' | 'response'): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onTimeout(phase), this.proxy.settings.responseTimeoutMs);
   }
 
   /** Stops consuming the request body (exchange over). */
@@ -471,8 +489,10 @@ class Exchange {
     this.abandon();
   };
 
-  private onTimeout(): void {
-    if (this.state === 'head') this.fail(504, `no response head within ${this.proxy.settings.responseTimeoutMs} ms`, false);
+  private onTimeout(phase: 'body' | 'response'): void {
+    if (this.state !== 'head') return;
+    const ms = this.proxy.settings.responseTimeoutMs;
+    this.fail(504, phase === 'body' ? `the request body made no progress for ${ms} ms` : `no response head within ${ms} ms of the end of the request`, false);
   }
 
   private fail(status: 502 | 504, error: string, retry: boolean): void {
