@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { WriteStream } from 'node:fs';
+import { createReadStream, type WriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
@@ -87,6 +87,8 @@ export class Client {
   private uploadAbort: ((why: string) => void) | undefined;
   /** Set while a streaming upload waits for credits. */
   private uploadCredits: ((n: number) => void) | undefined;
+  /** Set while a sendfile streams: replies that came after it, in order. */
+  private waiting: Array<() => void> | undefined;
   /** DOWNLOAD_CREDITS goes once per connection (download.flow_control). */
   private creditsAnnounced = false;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
@@ -598,9 +600,46 @@ export class Client {
     return written ? this.socket.write(bytes, (err) => (err ? undefined : written())) : this.socket.write(bytes);
   }
 
+  /**
+   * The `sendfile` extended reply: the file's bytes go to the client after
+   * everything delivered before, and replies delivered meanwhile wait for it.
+   * `file` resolves to the checked real path, or undefined (bad path → close).
+   */
+  sendFile(file: Promise<string | undefined>): void {
+    if (this.phase === 'closed') return;
+    if (this.waiting) return void this.waiting.push(() => this.sendFile(file));
+    this.waiting = [];
+    const finish = (): void => {
+      const queued = this.waiting ?? [];
+      this.waiting = undefined;
+      // Each queued step may start another sendfile, which queues the rest again.
+      while (queued.length > 0 && !this.waiting) queued.shift()!();
+      if (this.waiting) (this.waiting as Array<() => void>).push(...queued);
+    };
+    void file.then((real) => {
+      if (this.phase === 'closed') return;
+      if (real === undefined) return this.kill();
+      const stream = createReadStream(real);
+      stream.on('data', (chunk) => {
+        const bytes = chunk as Buffer;
+        if (!this.write(bytes)) {
+          stream.pause();
+          this.socket.once('drain', () => stream.resume());
+        }
+        if (this.tracker && this.tracker.feed(bytes) >= 0 && this.phase === 'busy') this.responseDone();
+      });
+      stream.once('end', finish);
+      stream.once('error', (err) => {
+        this.host.log.error({ conn: this.id, file: real, err: err.message }, 'sendfile failed; closing');
+        this.kill();
+      });
+    });
+  }
+
   /** Handler reply bytes for this connection (written verbatim, as Mongrel2 does). */
   deliver(data: Buffer): void {
     if (this.phase === 'closed') return;
+    if (this.waiting) return void this.waiting.push(() => this.deliver(data));
     const flow = this.host.settings.downloadFlowControl;
     // With download.flow_control the bound is Mongrel2's: at most MAX_CREDITS bytes pending, this reply included.
     const limit = flow ? MAX_CREDITS : this.host.settings.deliverQueueBytes;
@@ -622,6 +661,7 @@ export class Client {
 
   /** The handler's close message: end after what is queued, no disconnect notice. */
   closeFromHandler(): void {
+    if (this.waiting && !this.uploadAbort) return void this.waiting.push(() => this.closeFromHandler());
     this.uploadAbort?.('the handler sent the close message');
     this.quiet = true;
     this.endAfterFlush();

@@ -3,7 +3,9 @@
  * behaviour, routing by host and path to handlers (0MQ), Dir targets, and
  * (later) proxies. One Config (src/config/types.ts) = one server.
  */
+import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { Config, DirTarget, HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
 import { createLogger, type Logger } from '../handler/logger.js';
 import { parseReply, type Reply } from '../protocol/reply.js';
@@ -179,6 +181,32 @@ class Core implements CoreServer, ClientHost {
     return this.options.cwd ?? process.cwd();
   }
 
+  /**
+   * A sendfile path, resolved like Mongrel2 (inside the chroot when there is
+   * one), must really (after realpath) be a regular file inside the server
+   * root or a configured Dir base; otherwise undefined (logged).
+   */
+  private async sendfilePath(conn: number, file: string): Promise<string | undefined> {
+    const chrooted = this.config.server.chroot !== '';
+    const wanted = chrooted ? path.join(this.root, file) : path.resolve(this.root, file);
+    try {
+      const real = await fsp.realpath(wanted);
+      const bases = [this.root, ...this.dirBases()];
+      const allowed = await Promise.all(bases.map((b) => fsp.realpath(b).catch(() => undefined)));
+      const inside = allowed.some((b) => b !== undefined && real.startsWith(b.endsWith(path.sep) ? b : b + path.sep));
+      if (!inside) throw new Error('outside the server root and every Dir base');
+      if (!(await fsp.stat(real)).isFile()) throw new Error('not a regular file');
+      return real;
+    } catch (err) {
+      this.log.warn({ conn, file, err: (err as Error).message }, 'sendfile refused; closing the connection');
+      return undefined;
+    }
+  }
+
+  private dirBases(): string[] {
+    return this.config.server.hosts.flatMap((h) => h.routes.flatMap((r) => (r.target.type === 'dir' ? [path.resolve(this.root, r.target.base)] : [])));
+  }
+
   proxy(target: ProxyTarget): ProxyHandler {
     let proxy = this.proxies.get(target.id);
     if (!proxy) {
@@ -233,6 +261,16 @@ class Core implements CoreServer, ClientHost {
   }
 
   private extended(client: Client, name: string, args: unknown): void {
+    if (name === 'sendfile') {
+      const file = typeof args === 'string' ? args : Buffer.isBuffer(args) ? args.toString('latin1') : undefined;
+      if (file === undefined || file === '' || file.includes('\0')) {
+        this.log.warn({ conn: client.id }, 'sendfile wants one path string; closing the connection');
+        client.kill();
+        return;
+      }
+      client.sendFile(this.sendfilePath(client.id, file));
+      return;
+    }
     if (name !== 'ctl') {
       this.log.warn({ conn: client.id, name }, 'no xrequest plugin for this extended reply; closing the connection');
       client.kill();

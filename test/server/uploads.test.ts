@@ -33,7 +33,7 @@ function firstData(sock: net.Socket): Promise<string> {
 
 /** Bounded wait for the core's async unlink after an abort. */
 async function gone(file: string): Promise<boolean> {
-  for (let i = 0; i < 200 && existsSync(file); i++) await sleep(10);
+  for (let i = 0; i < 1000 && existsSync(file); i++) await sleep(10);
   return !existsSync(file);
 }
 
