@@ -1,13 +1,13 @@
 /** Fixed responses, byte for byte as server-core.md §8.4 / src/response.c. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTINUE_100, fixedResponse, NOT_MODIFIED_304, POLICY_RESPONSE, SERVER_HEADER } from '../../src/server/http/responses.js';
+import { CONTINUE_100, fixedResponse, NOT_MODIFIED_304, plainResponse, POLICY_RESPONSE, SERVER_HEADER } from '../../src/server/http/responses.js';
 
 const expected = (status: number, reason: string, body: string): string =>
   `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\nServer: Mongrel2/1.13.0\r\n\r\n${body}`;
 
 test('every fixed error response', () => {
-  const table: Array<[400 | 404 | 405 | 412 | 413 | 417 | 500 | 501 | 502, string, string]> = [
+  const table: Array<[400 | 404 | 405 | 412 | 413 | 417 | 500 | 501 | 502 | 504, string, string]> = [
     [400, 'Bad Request', 'Bad Request'],
     [404, 'Not Found', 'Not Found'],
     [405, 'Method Not Allowed', 'Method Not Allowed'],
@@ -17,10 +17,17 @@ test('every fixed error response', () => {
     [500, 'Internal Server Error', 'Internal Server Error'],
     [501, 'Not Implemented', 'Not Implemented'],
     [502, 'Bad Gateway', 'Bad Gateway'],
+    [504, 'Gateway Timeout', 'Gateway Timeout'],
   ];
   for (const [status, reason, body] of table) assert.equal(fixedResponse(status).toString('latin1'), expected(status, reason, body));
   // The byte count of the real 400 (129 with "1.12.2" in the Debian capture; same length here).
   assert.equal(fixedResponse(400).length, 129);
+});
+
+test('plainResponse: the same shape for any status, reason and body; Content-Length counts UTF-8 bytes', () => {
+  assert.equal(plainResponse(418, "I'm a Teapot", 'short and stout').toString(), expected(418, "I'm a Teapot", 'short and stout'));
+  const r = plainResponse(403, 'Forbidden', 'nein – verboten');
+  assert.match(r.toString('utf8'), /\r\nContent-Length: 17\r\n.*\r\n\r\nnein – verboten$/s);
 });
 
 test('fixedResponse hands out copies', () => {

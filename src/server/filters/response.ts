@@ -4,15 +4,11 @@
  * Content-Type: text/plain, Connection: close, Content-Length, Server, body.
  */
 import { STATUS_CODES } from 'node:http';
-import { SERVER_HEADER } from '../http/responses.js';
+import { plainResponse } from '../http/responses.js';
 
 /** Bytes of a `status` response; the body defaults to the reason phrase. Throws RangeError for a status outside 100..599. */
 export function filterResponse(status: number, body?: string): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 599) throw new RangeError(`filter response status must be an integer in 100..599, got ${String(status)}`);
   const reason = STATUS_CODES[status] ?? 'Unknown';
-  const text = body ?? reason;
-  return Buffer.from(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\nServer: ${SERVER_HEADER}\r\n\r\n${text}`,
-    'utf8',
-  );
+  return plainResponse(status, reason, body ?? reason);
 }

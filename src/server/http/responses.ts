@@ -7,7 +7,7 @@
 /** The one place the Server: value lives (src/version.h). */
 export const SERVER_HEADER = 'Mongrel2/1.13.0';
 
-export type FixedStatus = 400 | 404 | 405 | 412 | 413 | 417 | 500 | 501 | 502;
+export type FixedStatus = 400 | 404 | 405 | 412 | 413 | 417 | 500 | 501 | 502 | 504;
 
 /** status → [reason phrase, body]. 413's body is shorter than its reason, as in the C source. */
 const FIXED: Record<FixedStatus, readonly [string, string]> = {
@@ -20,10 +20,16 @@ const FIXED: Record<FixedStatus, readonly [string, string]> = {
   500: ['Internal Server Error', 'Internal Server Error'],
   501: ['Not Implemented', 'Not Implemented'],
   502: ['Bad Gateway', 'Bad Gateway'],
+  // The proxy's; Mongrel2 has none (it waits for a silent backend forever).
+  504: ['Gateway Timeout', 'Gateway Timeout'],
 };
 
-function render(status: FixedStatus): Buffer {
-  const [reason, body] = FIXED[status];
+/**
+ * A complete short response in the fixed responses' shape: any status,
+ * reason phrase and text body (UTF-8). The one renderer for the core's fixed
+ * responses and those filters send.
+ */
+export function plainResponse(status: number, reason: string, body: string): Buffer {
   return Buffer.from(
     `HTTP/1.1 ${status} ${reason}\r\n` +
       'Content-Type: text/plain\r\n' +
@@ -32,11 +38,16 @@ function render(status: FixedStatus): Buffer {
       `Server: ${SERVER_HEADER}\r\n` +
       '\r\n' +
       body,
-    'latin1',
+    'utf8',
   );
 }
 
-const RENDERED = new Map<FixedStatus, Buffer>((Object.keys(FIXED) as unknown as string[]).map((k) => [Number(k) as FixedStatus, render(Number(k) as FixedStatus)]));
+const RENDERED = new Map<FixedStatus, Buffer>(
+  (Object.keys(FIXED) as unknown as string[]).map((k) => {
+    const status = Number(k) as FixedStatus;
+    return [status, plainResponse(status, ...FIXED[status])];
+  }),
+);
 
 /** A fresh copy of the fixed response (callers may hand it to a socket that keeps it). */
 export function fixedResponse(status: FixedStatus): Buffer {

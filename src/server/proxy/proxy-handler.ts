@@ -42,7 +42,6 @@ import { keepAlive } from '../http/body.js';
 import type { RequestHead } from '../http/request-parser.js';
 import { fixedResponse } from '../http/responses.js';
 import { ChunkedScanner } from './chunked-scanner.js';
-import { gatewayTimeout } from './gateway-timeout.js';
 import { ConnectError, ConnectionPool } from './pool.js';
 import { buildBackendHead, isWebSocketUpgrade } from './request-head.js';
 import {
@@ -118,7 +117,7 @@ type Listener = Parameters<Socket['off']>[1];
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 function failure(status: 502 | 504, error: string): ProxyResponse {
-  return { status, head: status === 504 ? gatewayTimeout() : fixedResponse(502), body: null, close: true, bytes: 0, upgrade: undefined, error };
+  return { status, head: fixedResponse(status), body: null, close: true, bytes: 0, upgrade: undefined, error };
 }
 
 export class ProxyHandler {
