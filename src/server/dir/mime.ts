@@ -2,11 +2,7 @@
  * Content-Type lookup like Mongrel2's mime.c: the longest registered
  * extension that is a suffix of the lower-cased file path, else the default.
  */
-
-/** Lower-case A-Z only, as C's tolower() in the "C" locale. */
-function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-}
+import { asciiLower } from '../../http/ascii-lower.js';
 
 export function mimeTypeFor(filePath: string, mimetypes: ReadonlyMap<string, string>, defaultType: string): string {
   const name = asciiLower(filePath.slice(filePath.lastIndexOf('/') + 1));

@@ -7,7 +7,7 @@
  *
  * Deliberate fixes over Mongrel2 (docs/differences.md):
  * - names compare case-insensitively (RFC 9110 §4.2.3): the name and suffixes
- *   are ASCII-lowercased; a pattern matches when it accepts the name part
+ *   are ASCII-lowercased (A-Z only: other bytes stay as sent); a pattern matches when it accepts the name part
  *   lowercased or as sent, so lower-case patterns ignore case and Mongrel2's
  *   case-exact ones keep working;
  * - a plain suffix matches only whole labels: `example.com` matches
@@ -20,6 +20,7 @@
  * patterned hosts (insertion order) before a plain one, which is the catch-all.
  * The caller uses the default host when match() returns undefined.
  */
+import { asciiLower } from '../../http/ascii-lower.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
 
 interface HostEntry<T> {
@@ -34,11 +35,6 @@ export function splitHostMatching(matching: string): { suffix: string; pattern: 
   const paren = matching.lastIndexOf(')');
   if (paren < 0) return { suffix: asciiLower(matching), pattern: undefined };
   return { suffix: asciiLower(matching.slice(paren + 1)), pattern: matching.slice(0, paren + 1) + '$' };
-}
-
-/** Host names are ASCII by the time they are DNS names; only A-Z fold, so other bytes stay as sent. */
-function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 export class HostMap<T> {
