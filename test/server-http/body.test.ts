@@ -1,7 +1,7 @@
 /** bodyFraming, keepAlive and expectation on parsed heads. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodyFraming, expectation, keepAlive } from '../../src/server/http/body.js';
+import { bodyFraming, expectation, keepAlive, keepAliveFor } from '../../src/server/http/body.js';
 import type { RequestHead } from '../../src/server/http/request-parser.js';
 import { parse } from './helpers.js';
 
@@ -48,12 +48,19 @@ describe('keepAlive', () => {
     assert.equal(keepAlive(head('1.0')), false);
     assert.equal(keepAlive(head('1.0', 'Connection: keep-alive')), false);
   });
-  test('HTTP/1.1 unless the first Connection value is exactly close (any case)', () => {
+  test('HTTP/1.1 unless any Connection token is close, any case (Mongrel2 compares the first whole value)', () => {
     assert.equal(keepAlive(head('1.1')), true);
     assert.equal(keepAlive(head('1.1', 'Connection: close')), false);
     assert.equal(keepAlive(head('1.1', 'connection: CLOSE')), false);
-    assert.equal(keepAlive(head('1.1', 'Connection: close, upgrade')), true);
-    assert.equal(keepAlive(head('1.1', 'Connection: keep-alive', 'Connection: close')), true);
+    assert.equal(keepAlive(head('1.1', 'Connection: Upgrade , Close')), false);
+    assert.equal(keepAlive(head('1.1', 'Connection: close, upgrade')), false);
+    assert.equal(keepAlive(head('1.1', 'Connection: keep-alive', 'Connection: close')), false);
+    assert.equal(keepAlive(head('1.1', 'Connection: keep-alive, closed')), true);
+  });
+  test('keepAliveFor: the same rule over a version and Connection values', () => {
+    assert.equal(keepAliveFor('HTTP/1.1', []), true);
+    assert.equal(keepAliveFor('HTTP/1.1', ['upgrade', 'x, close']), false);
+    assert.equal(keepAliveFor('HTTP/1.0', ['keep-alive']), false);
   });
 });
 

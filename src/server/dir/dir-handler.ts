@@ -9,6 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import type { DirTarget } from '../../config/types.js';
+import { keepAliveFor } from '../http/body.js';
 import { evaluatePreconditions, ifRangeAllows, type Validators } from './conditional.js';
 import {
   fileHead,
@@ -86,11 +87,10 @@ function sameFile(a: Stats, b: Stats): boolean {
   );
 }
 
-/** Mongrel2's keep-alive rule: HTTP/1.0 never, HTTP/1.1 unless `Connection: close`. */
+/** The core's keep-alive rule (http/body.ts); the server also applies it to every Connection header. */
 function wantsClose(req: DirRequest): boolean {
-  if (req.version !== 'HTTP/1.1') return true;
   const connection = req.header('connection');
-  return connection !== undefined && connection.split(',').some((t) => t.trim().toLowerCase() === 'close');
+  return !keepAliveFor(req.version, connection === undefined ? [] : [connection]);
 }
 
 /**

@@ -4,6 +4,7 @@
  * rules (connection.c, request.c) made strict where the real server is
  * exploitable (request smuggling).
  */
+import { listTokens } from '../../http/hop-by-hop.js';
 import type { RequestHead } from './request-parser.js';
 
 export { ChunkedDecoder, MAX_CHUNK_SIZE, type ChunkedResult } from './chunked-decoder.js';
@@ -58,10 +59,19 @@ export function bodyFraming(head: RequestHead): BodyFraming {
   return { kind: 'length', length };
 }
 
-/** connection.c:1343-1357: HTTP/1.0 always closes; HTTP/1.1 closes only on `Connection: close` (whole value, any case). */
+/**
+ * The one keep-alive rule of the core (client connections, Dir, Proxy):
+ * HTTP/1.0 always closes (connection.c:1343-1357, even with keep-alive);
+ * HTTP/1.1 closes when any token of any Connection header is `close`, in any
+ * case (RFC 9110 §7.6.1). Mongrel2 compares only the first value, whole, so
+ * `Connection: Upgrade, close` keeps its connection open there.
+ */
+export function keepAliveFor(version: string, connection: readonly string[]): boolean {
+  return version === 'HTTP/1.1' && !listTokens(connection).includes('close');
+}
+
 export function keepAlive(head: RequestHead): boolean {
-  if (head.version === 'HTTP/1.0') return false;
-  return headerValue(head, 'connection')?.toLowerCase() !== 'close';
+  return keepAliveFor(head.version, headerValues(head, 'connection'));
 }
 
 /** connection.c: `Expect: 100-continue` exactly (case-sensitive) continues; any other Expect value is a 417. */
