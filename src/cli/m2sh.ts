@@ -180,11 +180,21 @@ function selectOne(opts: Options, columns: string): unknown[] {
   return rows[0]!;
 }
 
+/**
+ * The folder a server's /run, /logs paths live under, as m2sh's cwd sees it:
+ * the chroot, or '.' without one, where our server puts them (the cwd it was
+ * started in); Debian's m2sh would look under the real /run.
+ */
+function serverRoot(chroot: unknown): string {
+  if (typeof chroot !== 'string') throw new CommandError('server row has no chroot');
+  return chroot === '' ? '.' : chroot;
+}
+
 function pidPath(opts: Options): string {
   const [chroot, pidFile] = selectOne(opts, 'chroot, pid_file') as [unknown, unknown];
-  if (typeof chroot !== 'string' || typeof pidFile !== 'string') throw new CommandError('server row has no chroot or pid_file');
+  if (typeof pidFile !== 'string') throw new CommandError('server row has no pid_file');
   // m2sh concatenates them as they are: chroot "./" + "/run/x.pid".
-  return `${chroot}${pidFile}`;
+  return `${serverRoot(chroot)}${pidFile}`;
 }
 
 function readPid(file: string): number | undefined {
@@ -268,7 +278,7 @@ export function formatControlReply(reply: Buffer): string {
 async function control(opts: Options, io: Io): Promise<number> {
   const [name, chroot] = selectOne(opts, 'name, chroot') as [unknown, unknown];
   // Like m2sh: always ipc://<chroot>/run/control, whatever control_port says.
-  const endpoint = opts.get('endpoint') || `ipc://${String(chroot)}/run/control`;
+  const endpoint = opts.get('endpoint') || `ipc://${serverRoot(chroot)}/run/control`;
   const timeout = Number(opt(opts, 'timeout', '5000'));
   if (!Number.isInteger(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of milliseconds');
   const sock = new Request({ receiveTimeout: timeout, sendTimeout: timeout, linger: 0 });

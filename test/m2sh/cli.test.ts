@@ -174,3 +174,37 @@ test('control, running and stop against a real mongrel2', async () => {
   const after = await m2sh(['running', ...sel], { cwd: peer.home });
   assert.match(after.stdout, /^mongrel2 is not running because pid_file \.\/\/run\/mongrel2\.pid isn't there\.\n$/);
 });
+
+test('chroot "": running and control use ./run under the current folder, like our server (not /run)', async (t) => {
+  const home = fs.mkdtempSync(path.join(work, 'nochroot-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  fs.writeFileSync(
+    path.join(home, 'm.conf'),
+    'main = Server(uuid="5b9f9a4e-1c1e-4f7e-9f53-0d1b0c1e2f3a", access_log="/logs/a.log", error_log="/logs/e.log", chroot="", ' +
+      'default_host="localhost", name="bare", pid_file="/run/mongrel2.pid", port=6768, hosts=[Host(name="localhost", routes={"/": Dir(base="s/", index_file="i.html", default_ctype="text/plain")})])\nservers = [main]\n',
+  );
+  const load = await m2sh(['load', '--config', 'm.conf', '--db', 'c.sqlite'], { cwd: home });
+  assert.equal(load.code, 0, load.stderr);
+  const sel = ['-db', 'c.sqlite', '-name', 'bare'];
+  const missing = await m2sh(['running', ...sel], { cwd: home });
+  assert.equal(missing.stdout, "mongrel2 is not running because pid_file ./run/mongrel2.pid isn't there.\n");
+  fs.mkdirSync(path.join(home, 'run'));
+  fs.writeFileSync(path.join(home, 'run', 'mongrel2.pid'), String(process.pid));
+  const running = await m2sh(['running', ...sel], { cwd: home });
+  assert.equal(running.stdout, `mongrel2 at PID ${process.pid} running.\n`);
+
+  // A stand-in control port where our server binds it: <cwd>/run/control.
+  const { Reply } = await import('zeromq');
+  const port = new Reply({ linger: 0 });
+  t.after(() => port.close());
+  await port.bind(`ipc://${path.join(home, 'run', 'control')}`);
+  const served = (async () => {
+    const [req] = (await port.receive()) as [Buffer];
+    await port.send(encode({ headers: ['uuid'], rows: [['5b9f9a4e']] }));
+    return req.toString('latin1');
+  })();
+  const control = await m2sh(['control', ...sel, '--timeout', '5000'], { cwd: home, input: 'uuid\n' });
+  assert.equal(control.code, 0, control.stderr);
+  assert.match(await served, /uuid/);
+  assert.equal(control.stdout, 'uuid:  5b9f9a4e\n');
+});
