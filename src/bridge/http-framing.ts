@@ -131,8 +131,16 @@ function singleContentLength(headers: ReadonlyArray<readonly [string, string]>):
 /** One chunk of a chunked body. Empty data gives no bytes: an empty chunk would end the body. */
 export function encodeChunk(data: Buffer): Buffer {
   if (data.length === 0) return Buffer.alloc(0);
-  return Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, Buffer.from('\r\n', 'latin1')]);
+  return Buffer.concat([chunkSizeLine(data.length), data, CRLF]);
 }
+
+/** The size line that starts a chunk of `size` (> 0) bytes; CRLF ends its data. */
+export function chunkSizeLine(size: number): Buffer {
+  return Buffer.from(`${size.toString(16)}\r\n`, 'latin1');
+}
+
+/** Ends a chunk's data. Do not mutate. */
+export const CRLF: Buffer = Buffer.from('\r\n', 'latin1');
 
 /** The last chunk and the empty trailer section that end a chunked body. Do not mutate. */
 export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');

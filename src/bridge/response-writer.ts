@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Connection } from '../handler/connection.js';
 import { shouldClose, type HttpRequest } from '../protocol/request.js';
 import type { BackendResponse } from './backend.js';
-import { LAST_CHUNK, encodeChunk, planResponse } from './http-framing.js';
+import { CRLF, LAST_CHUNK, chunkSizeLine, planResponse, type ResponsePlan } from './http-framing.js';
 
 export type WriteOutcome = 'complete' | 'client-gone' | 'backend-failed';
 
@@ -33,12 +33,6 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
   res.body?.on('error', ignore);
   const version = typeof req.headers.VERSION === 'string' ? req.headers.VERSION : 'HTTP/1.1';
   const plan = planResponse({ method: req.method, version, wantsClose: shouldClose(req) }, { status: res.status, reason: res.reason, headers: res.headers });
-  const finish = async (outcome: WriteOutcome): Promise<WriteOutcome> => {
-    if (outcome === 'client-gone') return outcome;
-    // Truncation can only be signalled by closing; a clean end closes only when asked.
-    if (outcome === 'backend-failed' || plan.closeAfter) await conn.close(req);
-    return outcome;
-  };
 
   if (res.sendfile !== undefined) {
     // Mongrel2 sends the raw file bytes, so the head must carry their length.
@@ -46,14 +40,14 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
     res.body?.destroy();
     if (!(await conn.reply(req, plan.head))) return 'client-gone';
     if (plan.framing === 'length' && !(await conn.sendfile(req, res.sendfile))) return 'client-gone';
-    return finish('complete');
+    return finish(conn, req, plan, 'complete');
   }
   if (plan.framing === 'none' || res.body === null) {
     res.body?.destroy();
-    if (plan.framing === 'chunked') return (await conn.reply(req, Buffer.concat([plan.head, LAST_CHUNK]))) ? finish('complete') : 'client-gone';
+    if (plan.framing === 'chunked') return (await conn.reply(req, [plan.head, LAST_CHUNK])) ? finish(conn, req, plan, 'complete') : 'client-gone';
     if (!(await conn.reply(req, plan.head))) return 'client-gone';
     // A body of some length was promised but the backend has none.
-    return finish(plan.framing === 'length' && (plan.contentLength ?? 0) > 0 ? 'backend-failed' : 'complete');
+    return finish(conn, req, plan, plan.framing === 'length' && (plan.contentLength ?? 0) > 0 ? 'backend-failed' : 'complete');
   }
 
   const src = res.body;
@@ -62,83 +56,91 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
   // 16 undelivered messages, so small chunks are gathered for a moment.
   const minMessage = res.noBuffering ? 0 : Math.min(options.minMessage ?? 64 * 1024, maxMessage);
   const lingerMs = options.lingerMs ?? 2;
-  let head: Buffer | null = plan.head;
-  let parts: Buffer[] = [];
-  let bytes = 0;
+  const out = new Gatherer(conn, req, plan);
   let remaining = plan.framing === 'length' ? plan.contentLength ?? 0 : Infinity;
   let ended = false;
   try {
     for (;;) {
-      for (let data of takeAvailable(src, maxMessage - bytes)) {
+      // Reads what the stream already holds, up to about maxMessage bytes, without waiting.
+      for (let chunk = src.read() as Buffer | string | null; chunk !== null; chunk = out.bytes < maxMessage ? (src.read() as Buffer | string | null) : null) {
+        let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         if (data.length > remaining) data = data.subarray(0, remaining); // the backend sent more than it declared
         remaining -= data.length;
-        if (data.length > 0) {
-          parts.push(data);
-          bytes += data.length;
-        }
+        out.add(data);
       }
       if (plan.framing === 'length' && remaining === 0) {
         src.destroy();
         ended = true;
         break;
       }
-      if (bytes > 0 && bytes >= minMessage) {
-        if (!(await flush())) return abandon();
+      if (out.bytes > 0 && out.bytes >= minMessage) {
+        if (!(await out.flush())) return abandon(src);
         continue;
       }
-      const state = await waitForData(src, bytes > 0 || head ? lingerMs : undefined);
+      const state = await waitForData(src, out.bytes > 0 || out.headPending ? lingerMs : undefined);
       if (state === 'end') {
         ended = true;
         break;
       }
-      if (state === 'timeout' && !(await flush())) return abandon();
+      if (state === 'timeout' && !(await out.flush())) return abandon(src);
     }
   } catch (err) {
     if (options.signal?.aborted) return 'client-gone';
     options.onBodyError?.(err as Error);
-    if (!(await flush())) return 'client-gone';
-    return finish('backend-failed');
+    if (!(await out.flush())) return 'client-gone';
+    return finish(conn, req, plan, 'backend-failed');
   }
-  if (!(await flush(ended && plan.framing === 'chunked'))) return 'client-gone';
-  return finish(plan.framing === 'length' && remaining > 0 ? 'backend-failed' : 'complete');
+  if (!(await out.flush(ended && plan.framing === 'chunked'))) return 'client-gone';
+  return finish(conn, req, plan, plan.framing === 'length' && remaining > 0 ? 'backend-failed' : 'complete');
+}
 
-  /** Sends the head (if not yet sent) and the gathered body as one message. */
-  async function flush(last = false): Promise<boolean> {
+async function finish(conn: Connection, req: HttpRequest, plan: ResponsePlan, outcome: WriteOutcome): Promise<WriteOutcome> {
+  // Truncation can only be signalled by closing; a clean end closes only when asked.
+  if (outcome === 'backend-failed' || plan.closeAfter) await conn.close(req);
+  return outcome;
+}
+
+function abandon(src: Readable): WriteOutcome {
+  src.destroy();
+  return 'client-gone';
+}
+
+/** The head (until sent) and the body bytes gathered for the next message. */
+class Gatherer {
+  headPending = true;
+  bytes = 0;
+  #parts: Buffer[] = [];
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly req: HttpRequest,
+    private readonly plan: ResponsePlan,
+  ) {}
+
+  add(data: Buffer): void {
+    if (data.length === 0) return;
+    this.#parts.push(data);
+    this.bytes += data.length;
+  }
+
+  /** Sends the head (if not yet sent) and the gathered body as one message, without concatenating first. */
+  flush(last = false): Promise<boolean> {
     const out: Buffer[] = [];
-    if (head) out.push(head);
-    if (bytes > 0) {
-      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
-      out.push(plan.framing === 'chunked' ? encodeChunk(data) : data);
+    if (this.headPending) out.push(this.plan.head);
+    if (this.bytes > 0) {
+      if (this.plan.framing === 'chunked') out.push(chunkSizeLine(this.bytes), ...this.#parts, CRLF);
+      else out.push(...this.#parts);
     }
     if (last) out.push(LAST_CHUNK);
-    head = null;
-    parts = [];
-    bytes = 0;
-    if (out.length === 0) return true;
-    return conn.reply(req, out.length === 1 ? out[0]! : Buffer.concat(out));
-  }
-
-  function abandon(): WriteOutcome {
-    src.destroy();
-    return 'client-gone';
+    this.headPending = false;
+    this.#parts = [];
+    this.bytes = 0;
+    if (out.length === 0) return Promise.resolve(true);
+    return this.conn.reply(this.req, out);
   }
 }
 
 function ignore(): void {}
-
-/** Reads what the stream already holds, up to about `max` bytes, without waiting. */
-function takeAvailable(src: Readable, max: number): Buffer[] {
-  const parts: Buffer[] = [];
-  let size = 0;
-  while (size < max) {
-    const chunk = src.read() as Buffer | string | null;
-    if (chunk === null) break;
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    parts.push(buf);
-    size += buf.length;
-  }
-  return parts;
-}
 
 /**
  * Resolves when the stream has data or has ended, or after `timeoutMs` if

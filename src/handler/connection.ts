@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { Pull, XPublisher } from 'zeromq';
 import { EncodeError, ProtocolError } from '../protocol/errors.js';
 import { MAX_CONN_ID, headerValue, parseMessage, shouldClose, type CreditsNotice, type DisconnectNotice, type HttpRequest, type Message, type UnknownNotice, type WebSocketHandshake } from '../protocol/request.js';
-import { MAX_TARGETS, ctlReply, encodeReply, groupTargets, isValidSender, sendfileReply, type CtlArgs, type Reply } from '../protocol/reply.js';
+import { MAX_TARGETS, ctlReply, encodeDataReply, encodeReply, groupTargets, isValidSender, sendfileReply, type CtlArgs, type Reply } from '../protocol/reply.js';
 import { buildHttpResponse, type HeaderInput } from '../protocol/http-response.js';
 import { buildFrame, handshakeResponse, Opcode } from '../protocol/websocket.js';
 import { CreditWindow } from './credit-window.js';
@@ -289,9 +289,31 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.#options.senderId ?? (isValidSender(sender) ? sender : this.#fallbackSender);
   }
 
-  /** Sends raw bytes to one connection. Resolves false if they were dropped (client gone, shut down). */
-  async reply(to: Target, body: Buffer | string): Promise<boolean> {
-    return this.deliver(to.sender, [to.connId], body);
+  /**
+   * Sends raw bytes to one connection; several parts go out concatenated, as
+   * one message. Resolves false if they were dropped (client gone, shut down).
+   *
+   * The per-request path: no id set, no closures, and with flow control no
+   * promise chain when nothing is queued for the connection and its credits
+   * cover the whole body (the outbox keeps the order then).
+   */
+  reply(to: Target, body: Buffer | string | readonly Buffer[]): Promise<boolean> {
+    try {
+      const id = to.connId;
+      checkId(id);
+      const parts = typeof body === 'string' ? [Buffer.from(body, 'utf8')] : Buffer.isBuffer(body) ? [body] : body;
+      let size = 0;
+      for (const part of parts) size += part.length;
+      if (size === 0) throw new TypeError('an empty body is the close message: use close() or deliverClose()');
+      const from = this.#senderFor(to.sender);
+      const window = this.#windows.get(id);
+      if (window === undefined) return this.#send(encodeDataReply(from, [id], parts, { maxTargets: this.#maxTargets }));
+      if (!this.#chains.has(id) && window.tryTake(size)) return this.#send(encodeDataReply(from, [id], parts, { maxTargets: this.#maxTargets }));
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+      return this.#inOrder(id, () => this.#writeWithCredits(from, id, window, bytes));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async replyJson(to: Target, value: unknown): Promise<boolean> {
@@ -394,7 +416,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   #ordered(connId: number, reply: Reply): Promise<boolean> {
-    return this.#windows.has(connId) ? this.#inOrder(connId, () => this.#sendReply(reply)) : this.#sendReply(reply);
+    // Behind pending credit-paced writes only; otherwise the outbox keeps the order.
+    return this.#chains.has(connId) ? this.#inOrder(connId, () => this.#sendReply(reply)) : this.#sendReply(reply);
   }
 
   /**
@@ -432,10 +455,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #sendReply(reply: Reply): Promise<boolean> {
     // Encode first: a bad reply is a programming error and must never reach the server.
-    const bytes = encodeReply(reply, { maxTargets: this.#maxTargets });
+    return this.#send(encodeReply(reply, { maxTargets: this.#maxTargets }));
+  }
+
+  /** Queues an encoded reply. */
+  #send(bytes: Buffer): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     if (this.#outbox.length >= (this.#options.maxOutbox ?? 65536)) {
-      this.#log.error({ ids: reply.ids.length }, 'reply dropped: outbox full (is the server running?)');
+      this.#log.error({ bytes: bytes.length }, 'reply dropped: outbox full (is the server running?)');
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {
@@ -544,8 +571,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 /** Checks every id before anything is queued, so a bad id sends nothing at all. */
 function checkIds(ids: Iterable<number>): number[] {
   const unique = [...new Set(ids)];
-  for (const id of unique) {
-    if (!Number.isInteger(id) || id < 0 || id > MAX_CONN_ID) throw new EncodeError(`reply: bad connection id ${String(id)}`);
-  }
+  for (const id of unique) checkId(id);
   return unique;
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_CONN_ID) throw new EncodeError(`reply: bad connection id ${String(id)}`);
 }

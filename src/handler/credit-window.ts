@@ -37,6 +37,16 @@ export class CreditWindow {
     return new Promise((resolve) => this.#waiters.push({ want, resolve }));
   }
 
+  /**
+   * Takes exactly `n` credits if they are there and nobody is waiting, so a
+   * write that fits needs no promise; else takes nothing and returns false.
+   */
+  tryTake(n: number): boolean {
+    if (this.#closed || this.#waiters.length > 0 || this.#balance < n) return false;
+    this.#balance -= n;
+    return true;
+  }
+
   /** Adds credits from a credits notice and wakes waiters. */
   grant(credits: number): void {
     if (this.#closed) return;

@@ -63,21 +63,42 @@ export interface ReplyOptions {
 
 /** Encodes a reply after checking the sender, the ids and (for X replies) the tnetstring. */
 export function encodeReply(reply: Reply, options: ReplyOptions = {}): Buffer {
-  checkTargets(reply.sender, reply.ids, options.maxTargets ?? MAX_TARGETS);
-  const list = (reply.type === 'extended' ? 'X ' : '') + reply.ids.join(' ');
-  const head = Buffer.from(`${reply.sender} ${list.length}:${list}, `, 'latin1');
   switch (reply.type) {
     case 'data':
-      if (reply.body.length === 0) throw new EncodeError('reply: an empty body is the close message; use a close reply');
-      return Buffer.concat([head, reply.body]);
+      return encodeDataReply(reply.sender, reply.ids, [reply.body], options);
     case 'close':
-      return head;
+      checkTargets(reply.sender, reply.ids, options.maxTargets ?? MAX_TARGETS);
+      return Buffer.from(replyHead(reply.sender, reply.ids, false), 'latin1');
     case 'extended': {
+      checkTargets(reply.sender, reply.ids, options.maxTargets ?? MAX_TARGETS);
       if (reply.name.length === 0) throw new EncodeError('reply: extended reply needs a name');
       // Integers only: a float in an X body crashes Mongrel2.
-      return Buffer.concat([head, encodeTnet([reply.name, reply.args])]);
+      return Buffer.concat([Buffer.from(replyHead(reply.sender, reply.ids, true), 'latin1'), encodeTnet([reply.name, reply.args])]);
     }
   }
+}
+
+/** `UUID SP LEN:IDS, SP`: ASCII only (the sender and ids are checked), so its length is its byte count. */
+function replyHead(sender: string, ids: readonly number[], extended: boolean): string {
+  const list = (extended ? 'X ' : '') + (ids.length === 1 ? String(ids[0]) : ids.join(' '));
+  return `${sender} ${list.length}:${list}, `;
+}
+
+/**
+ * A data reply whose body is the concatenation of `parts`, built in one
+ * allocation (a reply is ONE 0MQ frame, so the parts cannot go as frames).
+ * Same checks as encodeReply.
+ */
+export function encodeDataReply(sender: string, ids: readonly number[], parts: readonly Buffer[], options: ReplyOptions = {}): Buffer {
+  checkTargets(sender, ids, options.maxTargets ?? MAX_TARGETS);
+  let size = 0;
+  for (const part of parts) size += part.length;
+  if (size === 0) throw new EncodeError('reply: an empty body is the close message; use a close reply');
+  const head = replyHead(sender, ids, false);
+  const out = Buffer.allocUnsafe(head.length + size);
+  let at = out.write(head, 0, 'latin1');
+  for (const part of parts) at += part.copy(out, at);
+  return out;
 }
 
 /** Splits ids into groups of at most `maxTargets`, dropping duplicates (a repeated id floods that connection's queue). */
