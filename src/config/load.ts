@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { ConfigLoadError, type SourcePos } from './errors.js';
 import { BUILTIN_MIMETYPES } from './mimetypes.js';
 import { tnsDictRenderOrder, tstOrder } from './order.js';
-import { parseConfig, type Assignment, type ClassNode, type ConfigAst, type HashEntry, type HashNode, type ValueNode } from './parser.js';
+import { MAX_DEPTH, parseConfig, type Assignment, type ClassNode, type ConfigAst, type HashEntry, type HashNode, type ValueNode } from './parser.js';
 import { CONFIG_SCHEMA, SQL } from './schema.js';
 
 export interface LoadSummary {
@@ -295,11 +295,20 @@ class Loader {
     return id;
   }
 
-  /** Filter/Xrequest settings → tnetstring bytes, dict keys in mongrel2's render order. */
-  private tns(v: ValueNode): Buffer {
+  /**
+   * Filter/Xrequest settings → tnetstring bytes, dict keys in mongrel2's
+   * render order. References make it a graph: `within` holds the values being
+   * rendered around this one, so a value that contains itself is an error, not
+   * endless recursion; nesting through references is bounded like nesting
+   * as written (the parser's MAX_DEPTH).
+   */
+  private tns(v: ValueNode, within: ReadonlySet<ValueNode> = new Set()): Buffer {
     const frame = (payload: Buffer, tag: string): Buffer =>
       Buffer.concat([Buffer.from(`${payload.length}:`, 'latin1'), payload, Buffer.from(tag, 'latin1')]);
     const value = this.resolve(v);
+    if (within.has(value)) this.fail(v.pos, `filter settings refer to themselves${v.kind === 'ref' ? ` through ${v.name}` : ''}`);
+    if (within.size >= MAX_DEPTH) this.fail(v.pos, `filter settings nested deeper than ${MAX_DEPTH} levels`);
+    const inner = (item: ValueNode): Buffer => this.tns(item, new Set(within).add(value));
     switch (value.kind) {
       case 'string':
         return frame(Buffer.from(value.value, 'utf8'), ',');
@@ -308,12 +317,12 @@ class Loader {
         return frame(Buffer.from((n > LONG_MAX ? LONG_MAX : n).toString(), 'latin1'), '#');
       }
       case 'list':
-        return frame(Buffer.concat(value.items.map((item) => this.tns(item))), ']');
+        return frame(Buffer.concat(value.items.map(inner)), ']');
       case 'hash': {
         const entries = new Map(this.walkHash(value, 'settings').map((e) => [e.key, e] as const));
         const parts: Buffer[] = [];
         for (const key of tnsDictRenderOrder([...entries.keys()])) {
-          parts.push(frame(Buffer.from(key, 'utf8'), ','), this.tns(entries.get(key)!.value));
+          parts.push(frame(Buffer.from(key, 'utf8'), ','), inner(entries.get(key)!.value));
         }
         return frame(Buffer.concat(parts), '}');
       }

@@ -104,7 +104,8 @@ function describeToken(t: Token): string {
 const VALUE_EXPECTED = 'a value (quoted string, number, name, [list], {hash} or Class(...))';
 
 /** Deeper nesting is refused rather than risking the JS stack. */
-const MAX_DEPTH = 200;
+/** How deep values may nest, in one value as written and through references (load.ts). */
+export const MAX_DEPTH = 200;
 
 class Parser {
   private i = 0;

@@ -142,7 +142,17 @@ const LOAD_ERRORS: Array<[string, string, RegExp]> = [
   ['a bad mimetype extension', SERVER() + 'mimetypes = {"txt": "text/plain"}', /mimetype extension "txt" must start with '\.'/],
   ['a setting that is a list', SERVER() + 'settings = {"a": [1]}', /setting "a" must be a quoted string or a number, got a \[list\]/],
   ['a lowercase host class', SERVER().replace('Host(', 'HOST('), /each element of Server\.hosts must be Host\(\.\.\.\), got HOST\(\.\.\.\)/],
+  ['filter settings that hold themselves', 's = {"a": s}\n' + SERVER(', filters=[Filter(name="x", settings=s)]'), /^x\.conf:1:11: filter settings refer to themselves through s$/],
+  ['filter settings that hold each other', 'a = {"b": [1, b]}\nb = {"a": a}\n' + SERVER(', xrequests=[Xrequest(name="x", settings=a)]'), /^x\.conf:2:11: filter settings refer to themselves through a$/],
+  ['filter settings nested too deep through variables', deepSettings(40) + SERVER(', filters=[Filter(name="x", settings=v40)]'), /^x\.conf:\d+:\d+: filter settings nested deeper than 200 levels$/],
 ];
+
+/** v0 = 1; vN = {"k": [[...v(N-1)...]]} with 150 brackets: each variable parses, together they nest 6000 deep. */
+function deepSettings(n: number): string {
+  let text = 'v0 = 1\n';
+  for (let i = 1; i <= n; i++) text += `v${i} = {"k": ${'['.repeat(150)}v${i - 1}${']'.repeat(150)}}\n`;
+  return text;
+}
 
 for (const [what, text, re] of LOAD_ERRORS) {
   test(`load error: ${what}`, () => {
