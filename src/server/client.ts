@@ -31,6 +31,11 @@ import type { TempFile } from './upload-store.js';
 import { ResponseTracker } from './response-tracker.js';
 import type { ServerSettings } from './settings.js';
 import type { AccessLogEntry, ClientInfo } from './types.js';
+import { handshakeAccept, isWebSocketUpgrade } from './websocket/handshake.js';
+import { WebSocketMessages } from './websocket/messages.js';
+import { WebSocketSession } from './websocket/session.js';
+import { encodeSocketMessage, isSocketPing, POLICY_RESPONSE, socketReplyBytes, type SocketMessage } from './socket-messages.js';
+import type { RequestFacts } from './handler-message.js';
 
 /** What a client needs from its server. */
 export interface ClientHost {
@@ -63,8 +68,11 @@ interface HandlerRequest {
 const EMPTY = Buffer.alloc(0);
 /** Mongrel2's MAX_CREDITS (connection.c): the DOWNLOAD_CREDITS value and the byte bound on queued replies. */
 export const MAX_CREDITS = 102400;
-/** head: parsing; body: waiting for a small body; stream: feeding a big body to `body`; busy: response in progress; tunnel: bytes piped to a backend. */
-type Phase = 'head' | 'body' | 'stream' | 'busy' | 'tunnel' | 'closed';
+/**
+ * head: parsing; body: waiting for a small body; stream: feeding a big body to `body`; busy: response in progress;
+ * tunnel: bytes piped to a backend; websocket: frames go to `ws`.
+ */
+type Phase = 'head' | 'body' | 'stream' | 'busy' | 'tunnel' | 'websocket' | 'closed';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -91,6 +99,12 @@ export class Client {
   private waiting: Array<() => void> | undefined;
   /** DOWNLOAD_CREDITS goes once per connection (download.flow_control). */
   private creditsAnnounced = false;
+  /** After a websocket upgrade: every later client byte is frames. */
+  private ws: WebSocketSession | undefined;
+  /** The last request was a JSON/XML socket message: replies go out as socket replies (base64 unless raw_payload). */
+  private msgMode = false;
+  /** Requests and socket messages seen (an upgrade is only taken as the first). */
+  private requests = 0;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
   private onGone: (() => void) | undefined;
   private headerTimer: NodeJS.Timeout | undefined;
@@ -149,6 +163,7 @@ export class Client {
     this.info.lastRead = now();
     this.ping();
     if (this.phase === 'closed') return;
+    if (this.ws) return this.ws.receive(chunk);
     if (this.phase === 'stream' && this.body) return this.feedBody(chunk);
     if (this.phase === 'tunnel' && this.tunnel) {
       if (!this.tunnel.write(chunk)) this.socket.pause();
@@ -176,11 +191,17 @@ export class Client {
         this.fail(400, `bad request at byte ${r.offset}: ${r.reason}`);
         break;
       }
-      if (r.kind !== 'request') {
-        // JSON/XML socket messages and the Flash policy request come with the JSSocket work.
-        this.host.log.warn({ conn: this.id, kind: r.kind }, 'socket messages are not supported yet; closing');
-        this.kill();
+      if (r.kind === 'policy') {
+        // Mongrel2 answers the Flash policy request itself, then closes.
+        this.write(POLICY_RESPONSE);
+        this.endNotify();
         break;
+      }
+      if (r.kind === 'json' || r.kind === 'xml') {
+        this.disarmHeaderTimer();
+        this.consume(r.end);
+        this.socketMessage(r);
+        continue;
       }
       this.disarmHeaderTimer();
       this.request(r.head, r.end);
@@ -190,7 +211,7 @@ export class Client {
 
   /** Bounded memory: stop reading while a request is in progress and a head's worth is buffered. */
   private flowControl(): void {
-    if (this.phase === 'closed' || this.phase === 'stream' || this.phase === 'tunnel') return;
+    if (this.phase === 'closed' || this.phase === 'stream' || this.phase === 'tunnel' || this.phase === 'websocket') return;
     const full = this.phase === 'busy' && this.buf.length >= this.host.settings.bufferSize;
     if (full && !this.socket.isPaused()) this.socket.pause();
     else if (!full && this.socket.isPaused()) this.socket.resume();
@@ -200,9 +221,16 @@ export class Client {
     const hostHeader = head.headers.find(([k]) => k.toLowerCase() === 'host')?.[1];
     const colon = hostHeader?.indexOf(':') ?? -1;
     const hostName = hostHeader === undefined ? undefined : colon > 0 ? hostHeader.slice(0, colon) : hostHeader;
+    this.requests++;
+    this.msgMode = false;
     const { host, route } = this.host.resolve(hostName, head.path);
     if (!route) return this.fail(404, `no route for ${head.path}`);
     const target = route.value;
+    // Mongrel2's state machine has no upgrade to a Dir, nor after an earlier request: an error, closed with no answer.
+    if (isWebSocketUpgrade(head) && (target.type === 'dir' || (target.type === 'handler' && this.requests > 1))) {
+      this.host.log.info({ conn: this.id, path: head.path, request: this.requests }, 'websocket upgrade refused (Dir route or not the first request); closing');
+      return this.drop();
+    }
     switch (target.type) {
       case 'handler':
         return this.toHandler(head, end, host, route, target);
@@ -214,7 +242,7 @@ export class Client {
   }
 
   private toHandler(head: RequestHead, end: number, host: HostConfig, route: Route<Target>, target: HandlerTarget): void {
-    if (isWebSocketUpgrade(head)) return this.fail(501, `websocket upgrade to ${head.path} is not supported yet`);
+    if (isWebSocketUpgrade(head)) return this.openWebSocket(head, end, host, route, target);
     const framing = bodyFraming(head);
     if (framing.kind === 'invalid') return this.fail(400, `bad body framing: ${framing.reason}`);
     const expect = expectation(head);
@@ -256,10 +284,77 @@ export class Client {
     return table;
   }
 
+  private facts(head: RequestHead, route: Route<Target>): RequestFacts {
+    return { method: head.method, version: head.version, uri: head.uri, path: head.path, query: head.query, fragment: head.fragment, pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr };
+  }
+
+  /**
+   * A websocket upgrade to a handler: WEBSOCKET_HANDSHAKE goes to the handler
+   * (which writes the 101), and from now on every client byte is frames,
+   * whatever the handler answers (as in Mongrel2). The upgrade's body is
+   * ignored, as Mongrel2 does. With download.flow_control the table keeps
+   * DOWNLOAD_CREDITS, so it repeats in every frame message, as there.
+   */
+  private openWebSocket(head: RequestHead, end: number, host: HostConfig, route: Route<Target>, target: HandlerTarget): void {
+    this.consume(end);
+    const table = this.handlerTable(head);
+    const messages = new WebSocketMessages(target, this.id, this.facts(head, route), table);
+    const ws = new WebSocketSession(
+      { writeToClient: (b) => this.write(b), sendToHandler: (m) => this.host.toHandler(target, m), close: () => this.endNotify(), log: this.host.log },
+      messages,
+      { maxMessage: this.host.settings.websocketMaxMessage, connId: this.id },
+    );
+    let started: boolean;
+    try {
+      started = ws.start(handshakeAccept(head));
+    } catch (err) {
+      return this.fail(400, `websocket handshake cannot be encoded for the handler: ${(err as Error).message}`);
+    }
+    if (!started) return this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
+    if (table.has('DOWNLOAD_CREDITS')) this.creditsAnnounced = true;
+    this.ws = ws;
+    this.handler = target;
+    this.info.type = 3;
+    this.phase = 'websocket';
+    this.disarmHeaderTimer();
+    this.log(host, head, 200, 0);
+    const rest = this.buf;
+    this.buf = Buffer.alloc(0);
+    if (this.socket.isPaused()) this.socket.resume();
+    if (rest.length > 0) ws.receive(rest);
+  }
+
+  /**
+   * A JSSocket (`@route {json}\0`) or XML socket message: routed by its
+   * path on the default host, sent to a handler as METHOD JSON / XML.
+   * Pings are swallowed (the read already refreshed the idle timer).
+   */
+  private socketMessage(msg: SocketMessage): void {
+    this.requests++;
+    this.info.type = 2;
+    this.msgMode = true;
+    if (isSocketPing(msg)) return;
+    const { route } = this.host.resolve(undefined, msg.path);
+    if (!route) return this.fail(404, `no route for socket message ${msg.path}`);
+    const target = route.value;
+    if (target.type !== 'handler') {
+      this.host.log.info({ conn: this.id, path: msg.path, type: target.type }, 'socket message routed to a non-handler; closing');
+      return this.drop();
+    }
+    let message: Buffer;
+    try {
+      message = encodeSocketMessage(target, this.id, msg, { pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr });
+    } catch (err) {
+      return this.fail(400, `socket message cannot be encoded for the handler: ${(err as Error).message}`);
+    }
+    if (!this.host.toHandler(target, message)) return this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
+    this.handler = target;
+  }
+
   /** Encodes and queues a request message; on failure answers 400/502 and returns false. */
   private sendRequest(req: HandlerRequest, table: HeaderTable, body: Buffer): boolean {
     const { head, route, target } = req;
-    const facts = { method: head.method, version: head.version, uri: head.uri, path: head.path, query: head.query, fragment: head.fragment, pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr };
+    const facts = this.facts(head, route);
     let message: Buffer;
     try {
       message = encodeHttpRequest(target, this.id, facts, table, body);
@@ -636,10 +731,16 @@ export class Client {
     });
   }
 
-  /** Handler reply bytes for this connection (written verbatim, as Mongrel2 does). */
-  deliver(data: Buffer): void {
+  /**
+   * Handler reply bytes for this connection: written verbatim, as Mongrel2
+   * does, except to a socket-message client (base64 unless the replying
+   * handler, `from`, has raw_payload).
+   */
+  deliver(reply: Buffer, from?: HandlerTarget): void {
     if (this.phase === 'closed') return;
-    if (this.waiting) return void this.waiting.push(() => this.deliver(data));
+    if (this.waiting) return void this.waiting.push(() => this.deliver(reply, from));
+    // Credits count what is written, so a base64 reply counts at its base64 length (as in Mongrel2).
+    const data = this.msgMode && !this.ws ? socketReplyBytes(reply, (from ?? this.handler)?.rawPayload === true) : reply;
     const flow = this.host.settings.downloadFlowControl;
     // With download.flow_control the bound is Mongrel2's: at most MAX_CREDITS bytes pending, this reply included.
     const limit = flow ? MAX_CREDITS : this.host.settings.deliverQueueBytes;
@@ -655,6 +756,7 @@ export class Client {
         if (this.phase !== 'closed') this.host.toHandler(to, encodeCredits(to, this.id, data.length));
       });
     } else this.write(data);
+    if (this.ws || this.msgMode) return;
     // While the request body is still coming (uploads), the response may be done early: the body completing ends it then.
     if (this.tracker && this.tracker.feed(data) >= 0 && this.phase === 'busy') this.responseDone();
   }
@@ -667,14 +769,11 @@ export class Client {
     this.endAfterFlush();
   }
 
+  /** Ends the connection after what is queued, with no disconnect notice. */
   private endAfterFlush(): void {
     if (this.phase === 'closed') return;
-    this.phase = 'closed';
     this.quiet = true;
-    this.stopTimers();
-    this.socket.end();
-    // A client that never reads must not keep the socket forever.
-    setTimeout(() => this.socket.destroy(), 10_000).unref();
+    this.endNotify();
   }
 
   /** Fixed response; closes unless `keepOpen`. Client errors still notify the handler, as in Mongrel2. */
@@ -682,10 +781,24 @@ export class Client {
     this.host.log[status >= 500 ? 'error' : 'info']({ conn: this.id, status, remote: this.remoteAddr }, why);
     this.write(fixedResponse(status));
     if (opts.keepOpen) return this.responseDone();
+    this.endNotify();
+  }
+
+  /** Ends the connection after what is queued; the handler still gets the disconnect notice. */
+  private endNotify(): void {
+    if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.stopTimers();
     this.socket.end();
+    // A client that never reads must not keep the socket forever.
     setTimeout(() => this.socket.destroy(), 10_000).unref();
+  }
+
+  /** Drops the connection now (Mongrel2's state-machine error); the handler still gets the disconnect notice. */
+  private drop(): void {
+    this.phase = 'closed';
+    this.stopTimers();
+    this.socket.destroy();
   }
 
   /** Drop the connection now with no notice to the handler (control `kill`, timeouts, ctl cancel, overflow). */
@@ -715,12 +828,4 @@ export class Client {
     if (notify) this.host.disconnected(this.handler!, this.id);
     this.host.released(this);
   }
-}
-
-/** Mongrel2's websocket test (connection.c): key, version and host present, upgrade = websocket, connection contains upgrade. */
-function isWebSocketUpgrade(head: RequestHead): boolean {
-  const get = (name: string): string | undefined => head.headers.find(([k]) => k.toLowerCase() === name)?.[1];
-  const upgrade = get('upgrade');
-  const connection = get('connection');
-  return get('sec-websocket-key') !== undefined && get('sec-websocket-version') !== undefined && get('host') !== undefined && upgrade?.toLowerCase() === 'websocket' && connection !== undefined && connection.toLowerCase().includes('upgrade');
 }

@@ -10,8 +10,9 @@ import type { HeaderTable, TableValue } from './header-table.js';
 
 export interface RequestFacts {
   readonly method: string;
-  readonly version: string;
-  readonly uri: string;
+  /** Absent for JSON/XML socket messages (Mongrel2 resets the request for each). */
+  readonly version?: string | undefined;
+  readonly uri?: string | undefined;
   readonly path: string;
   readonly query: string | undefined;
   readonly fragment: string | undefined;

@@ -248,7 +248,7 @@ class Core implements CoreServer, ClientHost {
       }
       switch (reply.type) {
         case 'data':
-          client.deliver(reply.body);
+          client.deliver(reply.body, from);
           break;
         case 'close':
           client.closeFromHandler();

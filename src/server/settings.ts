@@ -11,6 +11,8 @@
  *    reply bytes exceed this is killed (Mongrel2 kills at 17 queued messages).
  *  - `limits.handler_queue` (default 1024): requests waiting for a handler's
  *    PUSH socket; past it new requests get 502.
+ *  - `limits.websocket_max_message` (default 16 MiB): a bigger websocket
+ *    message (all its fragments) or frame closes the connection with 1009.
  *  - `proxy.forwarded_headers` (default 1): Proxy routes add X-Forwarded-For
  *    and X-Forwarded-Proto to the request sent to the backend; 0 forwards the
  *    client's headers as sent (Mongrel2's bytes), minus hop-by-hop headers.
@@ -19,6 +21,7 @@
  */
 
 import { strtoul0 } from './upload-store.js';
+import { DEFAULT_MAX_MESSAGE } from './websocket/frame-reader.js';
 
 export interface ServerSettings {
   readonly bufferSize: number;
@@ -39,6 +42,8 @@ export interface ServerSettings {
   readonly uploadStream: boolean;
   readonly downloadFlowControl: boolean;
   readonly proxyForwardedHeaders: boolean;
+  /** `limits.websocket_max_message` (ours): the largest websocket message or frame, bytes (default 16 MiB); bigger ones get close 1009. */
+  readonly websocketMaxMessage: number;
 }
 
 /** C atoi: optional whitespace and sign, then leading digits; anything else gives 0. */
@@ -74,5 +79,6 @@ export function readSettings(settings: ReadonlyMap<string, string>): ServerSetti
     uploadStream: int('upload.stream', 0) !== 0,
     downloadFlowControl: int('download.flow_control', 0) !== 0,
     proxyForwardedHeaders: int('proxy.forwarded_headers', 1) !== 0,
+    websocketMaxMessage: positive('limits.websocket_max_message', DEFAULT_MAX_MESSAGE),
   };
 }

@@ -33,13 +33,13 @@ export interface SocketMessageContext {
 
 /**
  * The handler message for a JSON or XML socket message. Built with the HTTP
- * request encoder; VERSION and URI are absent, which RequestFacts cannot say
- * yet (its encoder already skips absent server keys).
+ * request encoder; VERSION and URI are absent (the encoder skips absent
+ * server keys).
  */
 export function encodeSocketMessage(to: HandlerAddress, connId: number, msg: SocketMessage, ctx: SocketMessageContext): Buffer {
   const table = new HeaderTable(1);
   table.replace('x-forwarded-for', ctx.remoteAddr);
-  const facts = {
+  const facts: RequestFacts = {
     method: msg.kind === 'json' ? 'JSON' : 'XML',
     version: undefined,
     uri: undefined,
@@ -50,7 +50,7 @@ export function encodeSocketMessage(to: HandlerAddress, connId: number, msg: Soc
     urlScheme: ctx.urlScheme,
     remoteAddr: ctx.remoteAddr,
   };
-  return encodeHttpRequest(to, connId, facts as unknown as RequestFacts, table, msg.body);
+  return encodeHttpRequest(to, connId, facts, table, msg.body);
 }
 
 /**

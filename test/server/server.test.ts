@@ -110,11 +110,17 @@ describe('core: replies and connection rules', { timeout: 30_000 }, () => {
     await closed;
   });
 
-  test('body over limits.content_length: 413; websocket upgrade: 501; both close', async () => {
+  test('body over limits.content_length: 413 and close; a websocket upgrade goes to the handler as WEBSOCKET_HANDSHAKE', async () => {
     const big = await rawHttp(peer.httpPort, 'POST /handler/big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n');
     assert.match(big.toString('latin1'), /^HTTP\/1\.1 413 Request Entity Too Large\r\n/);
-    const ws = await rawHttp(peer.httpPort, 'GET /handler/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-    assert.match(ws.toString('latin1'), /^HTTP\/1\.1 501 Not Implemented\r\n/);
+    const sock = await connect(peer.httpPort);
+    sock.write('GET /handler/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    let req = await h.next();
+    while (req.kind === 'disconnect') req = await h.next();
+    assert.equal(req.kind, 'websocket-handshake');
+    assert.equal(req.body.toString(), 'BACScCJPNqyz+UBoqMH89VmURoA=');
+    sock.destroy();
+    assert.equal((await h.next()).kind, 'disconnect');
   });
 
   test('a request head that does not complete within limits.header_timeout is dropped', async () => {
