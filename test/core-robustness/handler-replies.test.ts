@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { startCore, type CorePeer } from '../support/core.js';
 import { startMongrel2 } from '../support/mongrel2.js';
-import { assertHandlerAnswers, assertNoClients, assertServesStatic, deadline, probe, rawHandler, until, type HandlerPeer, type Probe, type RawHandler } from './helpers.js';
+import { assertHandlerAnswers, mutationsOf, assertNoClients, assertServesStatic, deadline, probe, rawHandler, until, type HandlerPeer, type Probe, type RawHandler } from './helpers.js';
 import { REPLY_ABUSES, type Outcome, type ReplyAbuse } from './reply-abuse.js';
 
 const GOOD = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood';
@@ -81,18 +81,7 @@ describe('core: bad handler replies', { timeout: 120_000 }, () => {
   test('generated garbage and mutated replies to dead ids: the core stays up and only ever sends back disconnect notices', async () => {
     const sender = h.info.sendIdent;
     const valid = [`${sender} 6:999999, ${GOOD}`, `${sender} 13:999998 999997, `, `${sender} 9:X 999996, 26:3:ctl,16:6:cancel,4:true!}]`, `${sender} 9:X 999995, 30:3:ctl,20:10:keep-alive,4:true!}]`];
-    const mutated = fc
-      .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')), { minLength: 1, maxLength: 4 }))
-      .map(([s, edits]) => {
-        const arr = [...Buffer.from(s, 'latin1')];
-        for (const [pos, byte, how] of edits) {
-          const i = pos % (arr.length + 1);
-          if (how === 'set' && i < arr.length) arr[i] = byte;
-          else if (how === 'insert') arr.splice(i, 0, byte);
-          else arr.splice(i, 1);
-        }
-        return Buffer.from(arr);
-      });
+    const mutated = mutationsOf(valid);
     const frames = fc.array(fc.oneof(mutated, fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a))), { minLength: 1, maxLength: 3 });
     const sent = fc.sample(frames, 400);
     for (const parts of sent) await h.send(...parts);

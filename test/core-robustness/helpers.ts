@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import fc from 'fast-check';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Publisher, Pull } from 'zeromq';
@@ -161,6 +162,21 @@ export function assertWellFormedResponses(got: Buffer, what: string): number[] {
   return statuses;
 }
 
+/** One of `valid` with one to four bytes replaced, inserted or deleted. */
+export function mutationsOf(valid: readonly string[]): fc.Arbitrary<Buffer> {
+  const edit = fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete'));
+  return fc.tuple(fc.constantFrom(...valid), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([text, edits]) => {
+    const arr = [...Buffer.from(text, 'latin1')];
+    for (const [pos, byte, how] of edits) {
+      const i = pos % (arr.length + 1);
+      if (how === 'set' && i < arr.length) arr[i] = byte;
+      else if (how === 'insert') arr.splice(i, 0, byte);
+      else arr.splice(i, 1);
+    }
+    return Buffer.from(arr);
+  });
+}
+
 /** Open file descriptors of this process (sockets, pipes, files). */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
@@ -297,6 +313,12 @@ export async function rawHandler(peer: HandlerPeer, info: Mongrel2HandlerInfo = 
   }
   h.close();
   throw new Error('the core never took our replies');
+}
+
+/** The next handler message is the disconnect notice for `connId`. */
+export async function expectNotice(h: RawHandler, connId: number): Promise<void> {
+  const m = await h.next();
+  assert.deepEqual([m.kind, m.connId], ['disconnect', connId]);
 }
 
 /** One handler round trip: a request on a fresh connection, a 200 back, byte-exact. */

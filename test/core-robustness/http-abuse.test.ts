@@ -30,6 +30,8 @@ import {
   connect,
   type Probe,
   type RawHandler,
+  mutationsOf,
+  expectNotice,
 } from './helpers.js';
 
 const CORPUS_DIR = path.join(WIRE_FIXTURE_DIR, '../mongrel2-parser-inputs');
@@ -80,6 +82,12 @@ async function sendAndAwaitClose(port: number, chunks: readonly Buffer[], what: 
 
 const statusesOf = (got: Buffer, what: string): string => assertWellFormedResponses(got, what).join(',');
 
+/** True for inputs that are JSON/XML socket messages or the Flash policy request rather than HTTP. */
+const isSocketMessage = (input: Buffer): boolean => ['json', 'xml', 'policy'].includes(parseHead(input, 0).kind);
+
+/** A corpus answer: HTTP statuses, or for socket messages the exact bytes (they are not HTTP). */
+const answerOf = (input: Buffer, got: Buffer, what: string): string => (isSocketMessage(input) ? `socket:${got.toString('latin1')}` : statusesOf(got, what));
+
 describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }, () => {
   let peer: CorePeer;
   let h: RawHandler;
@@ -119,21 +127,23 @@ describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }
     await Promise.all(
       files.map(async (f) => {
         const got = await sendAndAwaitClose(peer.httpPort, [readFileSync(f)], f);
-        whole.set(f, statusesOf(got, f));
+        whole.set(f, answerOf(readFileSync(f), got, f));
       }),
     );
     // Every corpus input is an error, an unrouted path or a socket message: the core answers (or not) and closes.
-    assert.ok([...whole.values()].every((s) => /^(400|404)?$/.test(s)), JSON.stringify([...whole.values()]));
+    // (Socket messages are being implemented by another change; only their stability under splitting is checked here.)
+    assert.ok([...whole.values()].every((s) => /^(400|404)?$|^socket:/.test(s)), JSON.stringify([...whole.values()]));
+    assert.ok([...whole.values()].filter((s) => !s.startsWith('socket:')).length > 100);
     await Promise.all(
       files.map(async (f) => {
         const got = await sendAndAwaitClose(peer.httpPort, byteByByte(readFileSync(f)), `${f} byte by byte`, { ms: 20_000 });
-        assert.equal(statusesOf(got, f), whole.get(f), `${f} byte by byte`);
+        assert.equal(answerOf(readFileSync(f), got, f), whole.get(f), `${f} byte by byte`);
       }),
     );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...files), fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), async (f, cuts) => {
         const got = await sendAndAwaitClose(peer.httpPort, splitAt(readFileSync(f), cuts), `${f} split at ${cuts.join(',')}`);
-        assert.equal(statusesOf(got, f), whole.get(f));
+        assert.equal(answerOf(readFileSync(f), got, f), whole.get(f));
       }),
       { numRuns: 150 },
     );
@@ -141,23 +151,13 @@ describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }
 
   test('generated garbage and mutated requests: a head the parser rejects is a lone 400, and nothing is ever malformed', async () => {
     const valid = ['GET /static/hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n', 'POST /nothing HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc', 'GET /static/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'];
-    const mutated = fc
-      .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')), { minLength: 1, maxLength: 4 }))
-      .map(([s, edits]) => {
-        const arr = [...Buffer.from(s, 'latin1')];
-        for (const [pos, b, how] of edits) {
-          const i = pos % (arr.length + 1);
-          if (how === 'set' && i < arr.length) arr[i] = b;
-          else if (how === 'insert') arr.splice(i, 0, b);
-          else arr.splice(i, 1);
-        }
-        return Buffer.from(arr);
-      });
+    const mutated = mutationsOf(valid);
     const garbage = fc.uint8Array({ minLength: 1, maxLength: 400 }).map((a) => Buffer.from(a));
     await fc.assert(
       fc.asyncProperty(fc.oneof(mutated, garbage), fc.array(fc.nat(), { maxLength: 6 }), async (input, cuts) => {
         // Our FIN right after the bytes makes the core close; answers written before it still arrive.
         const got = await sendAndAwaitClose(peer.httpPort, splitAt(input, cuts), 'generated input', { end: true });
+        if (isSocketMessage(input)) return;
         const statuses = assertWellFormedResponses(got, JSON.stringify(input.toString('latin1')));
         const parsed = parseHead(input, 0, { maxHeadBytes: BUFFER_SIZE, maxHeaderCount: HEADER_COUNT });
         if (parsed.kind === 'error') assert.deepEqual(statuses, [400], `rejected head ${JSON.stringify(input.toString('latin1'))} (${parsed.reason})`);
@@ -216,8 +216,7 @@ describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }
     await deadline(p.closed, 5000, 'the close after the pipelined garbage');
     assert.equal(statusesOf(p.received(), 'handler + garbage'), '200,400');
     // Mongrel2 tells the handler about a client that went away after an error, and so does the core.
-    const notice = await h.next();
-    assert.deepEqual([notice.kind, notice.connId], ['disconnect', req.connId]);
+    await expectNotice(h, req.connId);
   });
 
   test('slowloris: partial heads, trickled heads and silent connections are closed after limits.header_timeout', async () => {
@@ -264,11 +263,9 @@ describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }
     assert.equal(got.length, 0);
     const req = await h.nextRequest();
     assert.equal(req.path, '/handler/fin');
-    const notice = await h.next();
-    assert.deepEqual([notice.kind, notice.connId], ['disconnect', req.connId]);
+    await expectNotice(h, req.connId);
     await h.reply(req.connId, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    const late = await h.next();
-    assert.deepEqual([late.kind, late.connId], ['disconnect', req.connId]);
+    await expectNotice(h, req.connId);
   });
 
   test('resets mid-head, mid-body, mid-Dir-response and mid-handler-response', async () => {
@@ -296,11 +293,9 @@ describe('core: bad HTTP input leaves it up and answering', { timeout: 180_000 }
     await p.waitFor((b) => b.includes('first part'), 5000, 'the first part');
     p.sock.resetAndDestroy();
     await p.closed;
-    const notice = await h.next();
-    assert.deepEqual([notice.kind, notice.connId], ['disconnect', req.connId]);
+    await expectNotice(h, req.connId);
     await h.reply(req.connId, 'more');
-    const again = await h.next();
-    assert.deepEqual([again.kind, again.connId], ['disconnect', req.connId]);
+    await expectNotice(h, req.connId);
   });
 
   test('a client that never reads a big handler reply is killed by limits.deliver_queue_bytes', async () => {
