@@ -79,7 +79,7 @@ describe('control commands (bytes as Mongrel2 1.12.2 sends them)', () => {
     const INVALID_DATA = '97:4:code,12:INVALID_DATA,5:error,62:Invalid data, expecting a list with a string and a hash in it.,}';
     assert.equal(run(encode(['version', {}])), NOT_FOUND);
     assert.equal(run(encode({ a: 'b' })), '101:4:code,15:INVALID_REQUEST,5:error,63:Invalid request format, must be a list with two elements in it.,}');
-    for (const bad of [encode([]), encode(['help']), encode([1, {}]), encode(['uuid', 'x', {}]), Buffer.from('garbage'), Buffer.alloc(0), Buffer.from('99999999999:x,')]) {
+    for (const bad of [Buffer.from('22:4:kill,11:2:id,3:1.5^}]'), Buffer.from('24:6:status,11:4:what,1:1^}]'), encode([]), encode(['help']), encode([1, {}]), encode(['uuid', 'x', {}]), Buffer.from('garbage'), Buffer.alloc(0), Buffer.from('99999999999:x,')]) {
       assert.equal(run(bad), INVALID_DATA, bad.toString('latin1'));
     }
     // m2sh sends a NUL after the tnetstring: tolerated.
@@ -133,6 +133,7 @@ describe('the control port over ZeroMQ answers like the real Mongrel2', () => {
       encode(['kill', { id: 4242 }]),
       encode(['nope', {}]),
       encode({ a: 'b' }),
+      Buffer.from('22:4:kill,11:2:id,3:1.5^}]'),
       Buffer.from('garbage'),
       Buffer.concat([encode(['uuid', {}]), Buffer.from([0])]),
     ];

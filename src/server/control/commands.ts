@@ -4,7 +4,7 @@
  * error dicts (src/control.c, checked byte for byte against 1.12.2). Pure:
  * the server behind it is reached through a ControlTarget.
  */
-import { encode, parse, type TDict, type TValue } from '../../protocol/tnetstring.js';
+import { encode, parse, readFrame, type TDict, type TValue } from '../../protocol/tnetstring.js';
 
 /** What `status what=net` lists for one client connection. */
 export interface ControlClient {
@@ -104,6 +104,8 @@ export function executeControl(request: Buffer, target: ControlTarget): ControlO
   try {
     // Trailing bytes are tolerated: m2sh sends a NUL after the tnetstring.
     value = parse(request).value;
+    // Mongrel2's tnetstring parser has no floats: a request holding one is unreadable to it.
+    if (holdsFloat(request, 0)) throw new Error('float');
   } catch {
     return outcome(errorDict('INVALID_DATA'), undefined);
   }
@@ -163,6 +165,16 @@ function errorDict(code: ControlErrorCode): TDict {
 
 function outcome(dict: TDict, command: string | undefined): ControlOutcome {
   return { reply: encode(dict), stopPort: false, command };
+}
+
+/** Whether the (already parsed, so well-formed) tnetstring at `offset` contains a float anywhere. */
+function holdsFloat(buf: Buffer, offset: number): boolean {
+  const { start, end } = readFrame(buf, offset);
+  const tag = buf[end];
+  if (tag === 0x5e /* ^ */) return true;
+  if (tag !== 0x5d /* ] */ && tag !== 0x7d /* } */) return false;
+  for (let at = start; at < end; at = readFrame(buf, at).end + 1) if (holdsFloat(buf, at)) return true;
+  return false;
 }
 
 function isText(v: TValue | undefined): v is string | Buffer {
