@@ -11,7 +11,8 @@
  *
  * Unlike m2sh, which commits whatever it managed to insert and exits 0, any
  * problem (missing or mistyped field, bad reference, unknown class or
- * parameter, Dir base not ending in '/') throws a ConfigLoadError naming the
+ * parameter, a target value or route/host pattern the server would refuse:
+ * target-rules.ts) throws a ConfigLoadError naming the
  * file:line:column, and the transaction is rolled back: nothing changes.
  * Unlike Debian's m2sh 1.12.2, mimetype overrides are really inserted.
  */
@@ -22,6 +23,7 @@ import { BUILTIN_MIMETYPES } from './mimetypes.js';
 import { tnsDictRenderOrder, tstOrder } from './order.js';
 import { MAX_DEPTH, parseConfig, type Assignment, type ClassNode, type ConfigAst, type HashEntry, type HashNode, type ValueNode } from './parser.js';
 import { CONFIG_SCHEMA, SQL } from './schema.js';
+import { describeProblem, dirProblems, hostMatchingProblem, proxyProblems, routePathProblem, type FieldProblem } from './target-rules.js';
 
 export interface LoadSummary {
   servers: number;
@@ -246,10 +248,17 @@ class Loader {
     const p = this.params(cls, 'Host');
     const name = this.text(cls, p, 'name');
     const matching = this.text(cls, p, 'matching', name);
+    const badMatching = hostMatchingProblem(matching);
+    if (badMatching) {
+      const from = p.has('matching') ? 'matching' : 'name';
+      this.fail(p.get(from)!.value.pos, `Host.${from} ${JSON.stringify(matching)}: ${badMatching}`);
+    }
     const hostId = Number(this.db.prepare(SQL.host).run(serverId, name, matching).lastInsertRowid);
     this.summary.hosts++;
     const routes = this.field(cls, p, 'routes', 'hash')!;
     for (const entry of this.walkHash(routes, 'route')) {
+      const badPath = routePathProblem(entry.key);
+      if (badPath) this.fail(entry.keyPos, `route ${JSON.stringify(entry.key)}: ${badPath}`);
       const target = this.resolve(entry.value);
       // m2sh lowercases the class name, so DIR(...) or proxy-like spellings work too.
       const type = target.kind === 'class' ? target.name.toLowerCase() : '';
@@ -268,15 +277,21 @@ class Loader {
     if (known) return known.id;
     const p = this.params(cls, type);
     const t = (name: string): string => this.text(cls, p, name);
+    // The server's own rules (target-rules.ts), reported at the parameter.
+    const refuse = (className: string, problems: FieldProblem[]): void => {
+      const [first] = problems;
+      if (first) this.fail((p.get(first.column)?.value ?? cls).pos, `${className}.${describeProblem(first)}`);
+    };
     let id: number;
     if (type === 'dir') {
       const base = t('base');
-      if (!base.endsWith('/')) this.fail(p.get('base')!.value.pos, `Dir.base ${JSON.stringify(base)} must end in '/'`);
-      id = Number(this.db.prepare(SQL.directory).run(base, t('index_file'), t('default_ctype')).lastInsertRowid);
       const ttl = this.field(cls, p, 'cache_ttl', 'number');
+      refuse('Dir', dirProblems({ base, defaultCtype: t('default_ctype'), cacheTtl: ttl ? Number(ttl.text) : 0 }));
+      id = Number(this.db.prepare(SQL.directory).run(base, t('index_file'), t('default_ctype')).lastInsertRowid);
       // m2sh applies cache_ttl only when its text does not start with '0'.
       if (ttl && !ttl.text.startsWith('0')) this.db.prepare(SQL.directoryTtl).run(ttl.text, id);
     } else if (type === 'proxy') {
+      refuse('Proxy', proxyProblems({ addr: t('addr'), port: Number(t('port')) }));
       id = Number(this.db.prepare(SQL.proxy).run(t('addr'), t('port')).lastInsertRowid);
     } else {
       id = Number(this.db.prepare(SQL.handler).run(t('send_spec'), t('send_ident'), t('recv_spec'), t('recv_ident')).lastInsertRowid);

@@ -16,6 +16,7 @@
 import { ConfigDbError } from './errors.js';
 import { decodeTable, isTnetCell } from './modules/tnetstring-table.js';
 import { parse } from '../protocol/tnetstring.js';
+import { dirProblems, hostMatchingProblem, proxyProblems, routePathProblem, type FieldProblem } from './target-rules.js';
 import type { Config, DirTarget, FilterConfig, HandlerTarget, HostConfig, ProxyTarget, RouteConfig, ServerConfig, Target } from './types.js';
 
 export type Cell = number | string;
@@ -161,20 +162,32 @@ function* readMimetypes(settings: ReadonlyMap<string, string>): Steps<Map<string
   return mimetypes;
 }
 
+/** `loadDir(7) row 0 cell 1 (base) "static" must end in '/'`: a value the server cannot use, by function, row and cell. */
+function cellProblem(call: Call & { fn: LoadFunction }, row: number, p: FieldProblem, context: string): ConfigDbError {
+  const cell = TABLES[call.fn].columns.findIndex(([name]) => name === p.column);
+  return new ConfigDbError(`${callText(call)} row ${row} cell ${cell} (${p.column}) ${JSON.stringify(p.value)} ${p.problem}${context}`);
+}
+
 function* readTarget(routeId: number, type: string, id: number): Steps<Target> {
   const one = function* (fn: 'loadDir' | 'loadProxy' | 'loadHandler'): Steps<Row> {
     const rows = yield* table(fn, [id], 1);
     if (rows.length === 0) throw new ConfigDbError(`route row id=${routeId}: column target_id=${id} names no ${TABLES[fn].table} row`);
     return rows[0]!;
   };
+  // The same rules as m2sh load (target-rules.ts), so a bad row stops the start, not the first request.
+  const refuse = (fn: LoadFunction, problems: FieldProblem[]): void => {
+    if (problems[0]) throw cellProblem({ fn, args: [id] }, 0, problems[0], ` (the target of route row id=${routeId})`);
+  };
   if (type === 'dir') {
     const [, base, indexFile, defaultCtype, cacheTtl] = (yield* one('loadDir')) as readonly [number, string, string, string, number];
     const dir: DirTarget = { type: 'dir', id, base, indexFile, defaultCtype, cacheTtl };
+    refuse('loadDir', dirProblems(dir));
     return dir;
   }
   if (type === 'proxy') {
     const [, addr, port] = (yield* one('loadProxy')) as readonly [number, string, number];
     const proxy: ProxyTarget = { type: 'proxy', id, addr, port };
+    refuse('loadProxy', proxyProblems(proxy));
     return proxy;
   }
   if (type === 'handler') {
@@ -226,9 +239,15 @@ function* readServer(uuid: string, withXrequests: boolean): Steps<ServerConfig> 
 
   const handlers: HandlerTarget[] = [];
   const hosts: HostConfig[] = [];
-  for (const [hostId, name, matching] of (yield* table('loadHosts', [serverId])) as ReadonlyArray<readonly [number, string, string, number]>) {
+  const hostRows = (yield* table('loadHosts', [serverId])) as ReadonlyArray<readonly [number, string, string, number]>;
+  for (const [hostRow, [hostId, name, matching]] of hostRows.entries()) {
+    const hostBad = hostMatchingProblem(matching);
+    if (hostBad) throw cellProblem({ fn: 'loadHosts', args: [serverId] }, hostRow, { column: 'matching', value: matching, problem: `of host id=${hostId}: ${hostBad}` }, '');
     const routes: RouteConfig[] = [];
-    for (const [routeId, path, targetId, targetType] of (yield* table('loadRoutes', [hostId, serverId])) as ReadonlyArray<readonly [number, string, number, string]>) {
+    const routeRows = (yield* table('loadRoutes', [hostId, serverId])) as ReadonlyArray<readonly [number, string, number, string]>;
+    for (const [routeRow, [routeId, path, targetId, targetType]] of routeRows.entries()) {
+      const routeBad = routePathProblem(path);
+      if (routeBad) throw cellProblem({ fn: 'loadRoutes', args: [hostId, serverId] }, routeRow, { column: 'path', value: path, problem: `of route id=${routeId}: ${routeBad}` }, '');
       let target = yield* readTarget(routeId, targetType, targetId);
       if (target.type === 'handler') target = mergeHandler(handlers, target);
       routes.push({ id: routeId, path, target });

@@ -144,6 +144,8 @@ test('json-file module: shape errors name the file and key path; an unknown uuid
   await refusal(JSON_MODULE, /threw: cannot read .*absent\.json/, path.join(work, 'absent.json'), SITE_UUID);
   await refusal(JSON_MODULE, /loadServer\("nope"\) returned no rows: no server with that uuid$/, here('./site.json'), 'nope');
   await refusal(JSON_MODULE, /^config module .*: server row id=1: column default_host "nohost" is not the name of one of its hosts/, bad({ ...site, server: { ...site.server, default_host: 'nohost' } }), SITE_UUID);
+  const noSlash = { ...site.hosts[0]!.routes, '/': { dir: { base: 'static', index_file: 'index.html', default_ctype: 'text/plain' } } };
+  await refusal(JSON_MODULE, /^config module .*: loadDir\(\d+\) row 0 cell 1 \(base\) "static" must end in '\/' \(the target of route row id=\d+\)$/, bad({ ...site, hosts: [{ ...site.hosts[0], routes: noSlash }] }), SITE_UUID);
 });
 
 const BROKEN: Array<[string, string, RegExp]> = [
@@ -156,6 +158,9 @@ const BROKEN: Array<[string, string, RegExp]> = [
   ['a route to a missing target row', 'rows.routes[2][2] = 7;', /: route row id=3: column target_id=7 names no proxy row$/],
   ['a duplicate mimetype', "rows.mimetypes.push([2, '.html', 'text/x']);", /: mimetype row id=2: column extension "\.html" is a duplicate/],
   ['filter settings that are no dict', "rows.filters[0][2] = '1:x,';", /: filter row id=1: column settings must be a tnetstring dict$/],
+  ['a Dir base without its trailing /', "rows.dir[0][1] = 'static';", /: loadDir\(1\) row 0 cell 1 \(base\) "static" must end in '\/' \(the target of route row id=2\)$/],
+  ['a proxy port 0', 'rows.proxy[0][2] = 0;', /: loadProxy\(1\) row 0 cell 2 \(port\) 0 must be in 1\.\.65535 \(the target of route row id=3\)$/],
+  ['a route pattern that does not compile', "rows.routes[0][1] = '/a/([x';", /: loadRoutes\(1, 1\) row 0 cell 1 \(path\) "\/a\/\(\[x" of route id=1: bad pattern "\(\[x": missing '\]' to close the set \(at offset 1\)$/],
 ];
 
 for (const [what, patch, re] of BROKEN) {

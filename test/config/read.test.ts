@@ -105,6 +105,12 @@ const REFUSALS: Array<[string, string, RegExp]> = [
   ['a NULL in a target row', 'UPDATE handler SET recv_ident = NULL WHERE id = 1', /^handler row id=1: column recv_ident is NULL, expected text$/],
   ['filter settings that are no tnetstring', "UPDATE filter SET settings = 'nope' WHERE id = 1", /^filter row id=1: column settings is not a tnetstring/],
   ['filter settings that are no dict', "UPDATE filter SET settings = '1:x,' WHERE id = 1", /^filter row id=1: column settings must be a tnetstring dict$/],
+  ['a Dir base without its trailing /', "UPDATE directory SET base = 'static'", /^loadDir\(\d+\) row 0 cell 1 \(base\) "static" must end in '\/' \(the target of route row id=\d+\)$/],
+  ['a Dir default_ctype with a CR', "UPDATE directory SET default_ctype = 'text/plain' || char(13) || 'X: y'", /^loadDir\(\d+\) row 0 cell 3 \(default_ctype\) "text\/plain\\rX: y" is not a valid header value/],
+  ['a negative cache_ttl', 'UPDATE directory SET cache_ttl = -1', /^loadDir\(\d+\) row 0 cell 4 \(cache_ttl\) -1 must be >= 0/],
+  ['a proxy port out of range', 'UPDATE proxy SET port = 70000', /^loadProxy\(\d+\) row 0 cell 2 \(port\) 70000 must be in 1\.\.65535/],
+  ['a route pattern that does not compile', "UPDATE route SET path = '/x/([a-' WHERE id = 1", /^loadRoutes\(\d+, \d+\) row \d+ cell 1 \(path\) "\/x\/\(\[a-" of route id=1: bad pattern "\(\[a-": missing '\]' to close the set \(at offset 1\)$/],
+  ['a host pattern that does not compile', "UPDATE host SET matching = '([a-).example.com' WHERE id = 1", /^loadHosts\(\d+\) row 0 cell 2 \(matching\) "\(\[a-\)\.example\.com" of host id=1: bad pattern "\(\[a-\)\$": missing '\]'/],
 ];
 
 for (const [what, sql, re] of REFUSALS) {

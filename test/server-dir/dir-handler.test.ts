@@ -502,8 +502,8 @@ describe('stat cache', () => {
 
 describe('configuration errors', () => {
   const bad: Array<[string, Partial<Parameters<typeof dirTarget>[1]> & { base?: string }, RegExp]> = [
-    ['base without trailing /', { base: 'static' }, /base must end in '\/'/],
-    ['negative cache_ttl', { cacheTtl: -1 }, /cache_ttl must be a number >= 0/],
+    ['base without trailing /', { base: 'static' }, /: Dir \d+: base "static" must end in '\/'$/],
+    ['negative cache_ttl', { cacheTtl: -1 }, /: Dir \d+: cache_ttl -1 must be >= 0$/],
     ['default_ctype with CRLF', { defaultCtype: 'text/plain\r\nX-Evil: 1' }, /default_ctype .* is not a valid header value/],
   ];
   for (const [name, extra, re] of bad) {

@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
+import { describeProblem, dirProblems, HEADER_VALUE } from '../../config/target-rules.js';
 import type { DirTarget } from '../../config/types.js';
 import { keepAliveFor } from '../http/body.js';
 import { evaluatePreconditions, ifRangeAllows, type Validators } from './conditional.js';
@@ -63,7 +64,6 @@ export interface DirHandlerOptions {
 
 /** Mongrel2's FR_CACHE_SIZE. */
 const CACHE_SIZE = 32;
-const HEADER_VALUE = /^[\x20-\x7e]+$/;
 
 interface FileRecord {
   readonly fullPath: Buffer;
@@ -123,14 +123,9 @@ export class DirHandler {
     private readonly mimetypes: ReadonlyMap<string, string>,
     options: DirHandlerOptions = {},
   ) {
-    const where = `Dir ${target.id} (base '${target.base}')`;
-    if (!target.base.endsWith('/')) throw new Error(`${where}: base must end in '/'`);
-    if (!Number.isFinite(target.cacheTtl) || target.cacheTtl < 0) {
-      throw new Error(`${where}: cache_ttl must be a number >= 0, got ${target.cacheTtl}`);
-    }
-    if (!HEADER_VALUE.test(target.defaultCtype)) {
-      throw new Error(`${where}: default_ctype ${JSON.stringify(target.defaultCtype)} is not a valid header value`);
-    }
+    // The config read refuses these already (target-rules.ts); a target built by hand is checked the same way.
+    const [bad] = dirProblems(target);
+    if (bad) throw new Error(`Dir ${target.id}: ${describeProblem(bad)}`);
     for (const [ext, type] of mimetypes) {
       if (!HEADER_VALUE.test(type)) throw new Error(`mimetypes[${JSON.stringify(ext)}]: ${JSON.stringify(type)} is not a valid header value`);
     }
