@@ -254,22 +254,45 @@ export function buildCgiParams(req: HttpRequest, loc: CgiLocation, opts: CgiPara
   // RFC 3875 §4.1.6: PATH_TRANSLATED only exists when PATH_INFO does.
   if (loc.pathInfo !== '') params.push(['PATH_TRANSLATED', loc.documentRoot.replace(/\/+$/, '') + loc.pathInfo]);
 
-  for (const [name, value] of Object.entries(h)) {
-    // Only lower-case [a-z0-9-] names: upper-case keys are Mongrel2's own
-    // (METHOD, PATH, ...), and "_" would let X_Forwarded_For impersonate
-    // X-Forwarded-For (nginx: underscores_in_headers off, ignore_invalid_headers on).
-    if (!/^[a-z0-9-]+$/.test(name)) continue;
-    if (SKIPPED_HEADERS.has(name) || name.startsWith('x-mongrel2-')) continue;
+  for (const name in h) {
+    const param = paramName(name);
+    if (param === null) continue;
+    const value = h[name]!;
     // Mongrel2 keeps trailing whitespace that nginx's parser would have dropped.
-    const values = (typeof value === 'string' ? [value] : value).map((v) => v.replace(/^[ \t]+|[ \t]+$/g, ''));
-    const joined = values.join(name === 'cookie' ? '; ' : ', ');
-    params.push([`HTTP_${name.toUpperCase().replace(/-/g, '_')}`, joined]);
+    const joined = typeof value === 'string' ? trimSpaceTab(value) : value.map(trimSpaceTab).join(name === 'cookie' ? '; ' : ', ');
+    params.push([param, joined]);
   }
 
   for (const [name, value] of params) {
-    if (/[\0\r\n]/.test(value)) throw new CgiParamsError(`${name} contains NUL, CR or LF`, 400);
+    if (BAD_PARAM_VALUE.test(value)) throw new CgiParamsError(`${name} contains NUL, CR or LF`, 400);
   }
   return params;
+}
+
+const BAD_PARAM_VALUE = /[\0\r\n]/;
+const SPACE_TAB_EDGES = /^[ \t]+|[ \t]+$/g;
+
+function trimSpaceTab(v: string): string {
+  const first = v.charCodeAt(0);
+  const last = v.charCodeAt(v.length - 1);
+  return first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09 ? v.replace(SPACE_TAB_EDGES, '') : v;
+}
+
+/** Header name → HTTP_* param name (null: never passed on), cached: names repeat on every request. */
+const paramNames = new Map<string, string | null>();
+
+function paramName(name: string): string | null {
+  let param = paramNames.get(name);
+  if (param !== undefined) return param;
+  // Only lower-case [a-z0-9-] names: upper-case keys are Mongrel2's own
+  // (METHOD, PATH, ...), and "_" would let X_Forwarded_For impersonate
+  // X-Forwarded-For (nginx: underscores_in_headers off, ignore_invalid_headers on).
+  if (!/^[a-z0-9-]+$/.test(name) || SKIPPED_HEADERS.has(name) || name.startsWith('x-mongrel2-')) param = null;
+  else param = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+  // Bounded: header names are client-chosen.
+  if (paramNames.size >= 1024) paramNames.clear();
+  paramNames.set(name, param);
+  return param;
 }
 
 function contentLength(req: HttpRequest, given: number | undefined): string {

@@ -58,48 +58,57 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te
  * could split the response.
  */
 export function planResponse(req: FramingRequest, head: FramingHead): ResponsePlan {
-  const named = new Set<string>();
-  for (const [k, v] of head.headers) {
-    if (k.toLowerCase() === 'connection') for (const t of v.split(',')) named.add(t.trim().toLowerCase());
-  }
-  let headers: Array<[string, string]> = [];
-  for (const [k, v] of head.headers) {
-    const lower = k.toLowerCase();
-    if (!HOP_BY_HOP.has(lower) && !named.has(lower)) headers.push([k, v]);
-  }
-
   const status = head.status;
   const noContent = (status >= 100 && status < 200) || status === 204;
+  // One pass (this runs per response): names lower-cased once, the
+  // Connection-named set only built when there is a Connection header.
+  const lowers: string[] = [];
+  let named: Set<string> | undefined;
+  for (const [k, v] of head.headers) {
+    const lower = k.toLowerCase();
+    lowers.push(lower);
+    if (lower === 'connection') {
+      named ??= new Set();
+      for (const t of v.split(',')) named.add(t.trim().toLowerCase());
+    }
+  }
+  const headers: Array<[string, string]> = [];
+  let lengthAt = -1;
+  let length: number | undefined;
+  for (let i = 0; i < lowers.length; i++) {
+    const lower = lowers[i]!;
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    const [k, v] = head.headers[i]!;
+    if (lower === 'content-length') {
+      // RFC 9110 §8.6: never a Content-Length on 1xx or 204, so don't even validate it.
+      if (noContent) continue;
+      length = mergeContentLength(length, v);
+      // Repeats of one value collapse into one header at the first one's place.
+      if (lengthAt >= 0) continue;
+      lengthAt = headers.length;
+    }
+    headers.push([k, v]);
+  }
+  if (lengthAt >= 0) headers[lengthAt] = [headers[lengthAt]![0], String(length)];
+
   let framing: Framing;
   let contentLength: number | undefined;
   let closeAfter = req.wantsClose;
-
   if (noContent) {
-    // RFC 9110 §8.6: never a Content-Length on 1xx or 204, so don't even validate it.
-    headers = headers.filter(([k]) => k.toLowerCase() !== 'content-length');
     framing = 'none';
+  } else if (req.method === 'HEAD' || status === 304) {
+    // No body follows; a Content-Length here describes the GET/200 body, so keep it.
+    framing = 'none';
+  } else if (length !== undefined) {
+    framing = 'length';
+    contentLength = length;
+  } else if (req.version === 'HTTP/1.1') {
+    framing = 'chunked';
+    headers.push(['Transfer-Encoding', 'chunked']);
   } else {
-    const length = singleContentLength(headers);
-    if (length !== undefined) {
-      // Repeats of one value collapse into one header at the first one's place.
-      const at = headers.findIndex(([k]) => k.toLowerCase() === 'content-length');
-      headers = headers.filter(([k], i) => i === at || k.toLowerCase() !== 'content-length');
-      headers[at] = [headers[at]![0], String(length)];
-    }
-    if (req.method === 'HEAD' || status === 304) {
-      // No body follows; a Content-Length here describes the GET/200 body, so keep it.
-      framing = 'none';
-    } else if (length !== undefined) {
-      framing = 'length';
-      contentLength = length;
-    } else if (req.version === 'HTTP/1.1') {
-      framing = 'chunked';
-      headers.push(['Transfer-Encoding', 'chunked']);
-    } else {
-      // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
-      framing = 'close';
-      closeAfter = true;
-    }
+    // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
+    framing = 'close';
+    closeAfter = true;
   }
   if (closeAfter) headers.push(['Connection', 'close']);
 
@@ -109,23 +118,19 @@ export function planResponse(req: FramingRequest, head: FramingHead): ResponsePl
 }
 
 /**
- * The one Content-Length value, or undefined when there is none. Several
+ * Adds one Content-Length header's value to what was found so far. Several
  * headers or a list with equal values count as one (RFC 9110 §8.6); anything
  * else would let the client and us disagree on where the body ends.
  */
-function singleContentLength(headers: ReadonlyArray<readonly [string, string]>): number | undefined {
-  let found: number | undefined;
-  for (const [k, v] of headers) {
-    if (k.toLowerCase() !== 'content-length') continue;
-    for (const item of v.split(',')) {
-      const text = item.trim();
-      if (!/^[0-9]{1,15}$/.test(text)) throw new FramingError(`invalid Content-Length ${JSON.stringify(v)}`);
-      const n = Number(text);
-      if (found !== undefined && found !== n) throw new FramingError(`conflicting Content-Length values ${found} and ${n}`);
-      found = n;
-    }
+function mergeContentLength(found: number | undefined, value: string): number {
+  for (const item of value.split(',')) {
+    const text = item.trim();
+    if (!/^[0-9]{1,15}$/.test(text)) throw new FramingError(`invalid Content-Length ${JSON.stringify(value)}`);
+    const n = Number(text);
+    if (found !== undefined && found !== n) throw new FramingError(`conflicting Content-Length values ${found} and ${n}`);
+    found = n;
   }
-  return found;
+  return found!;
 }
 
 /** One chunk of a chunked body. Empty data gives no bytes: an empty chunk would end the body. */

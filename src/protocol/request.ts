@@ -161,12 +161,19 @@ function jsonHeaders(value: unknown, at: number): Headers {
     throw new ProtocolError('request: JSON headers are not an object', at);
   }
   const out: Record<string, HeaderValue> = Object.create(null);
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v === 'string') out[k] = v;
-    else if (Array.isArray(v) && v.every((x): x is string => typeof x === 'string')) out[k] = v;
+  const obj = value as Record<string, unknown>;
+  // for-in over JSON.parse's own keys: no entries arrays per request.
+  for (const k in obj) {
+    const v = obj[k];
+    if (typeof v === 'string' || (Array.isArray(v) && allStrings(v))) out[k] = v as HeaderValue;
     else throw new ProtocolError(`request: header ${JSON.stringify(k)} is neither a string nor a list of strings`, at);
   }
   return out;
+}
+
+function allStrings(list: unknown[]): boolean {
+  for (const x of list) if (typeof x !== 'string') return false;
+  return true;
 }
 
 function tnetHeaders(dict: TDict, at: number): Headers {
