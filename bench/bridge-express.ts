@@ -22,7 +22,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
-import http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { freePorts } from '../test/support/process.js';
 import { Connection } from '../src/handler/index.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 import { CLK_TCK, descendants, ticksOf } from './lib/proc.js';
+import { checkHello, fmt, mean, ratio } from './lib/report.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const DUR = process.env.DUR ?? '10s';
@@ -63,26 +63,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     interrupted = true;
     for (const c of runningWrk) c.kill('SIGKILL');
   });
-}
-
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within 5 s`)));
-    req.on('error', reject);
-  });
-}
-
-async function checkHello(f: Front): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    const r = await get(f.url);
-    if (r.status !== 200 || r.body !== 'Hello, World!') throw new Error(`${f.key} ${f.url}: expected 200 "Hello, World!", got ${r.status} ${JSON.stringify(r.body.slice(0, 200))}`);
-  }
 }
 
 /** The app module and a node:http launcher for it, in a temp dir (express resolved from this repo). */
@@ -128,13 +108,6 @@ async function startDirect(script: string): Promise<{ child: ChildProcess; port:
   return { child, port: port! };
 }
 
-const fmt = (n: number | null | undefined, digits = 0): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
-const mean = (xs: ReadonlyArray<number | null>): number | null => {
-  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-};
-const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
-
 let exitCode = 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-express-'));
 try {
@@ -174,7 +147,7 @@ try {
     await conn.ready();
     fronts.push({ key: 'H', label: 'Mongrel2 + trivial in-process handler (ceiling, no Express)', url: `${peer.baseUrl}/hello`, pids: () => [peer.pid, process.pid] });
   }
-  for (const f of fronts) await checkHello(f);
+  for (const f of fronts) await checkHello(f.url);
 
   const wrkArgs = (url: string, dur: string): string[] => [`-t${THREADS}`, `-c${CONNS}`, `-d${dur}`, '--latency', url];
   for (const f of fronts) {
@@ -195,7 +168,7 @@ try {
       log(`${f.key} round ${round}: ${fmt(wrk.rps)} req/s, p50 ${fmt(wrk.p50Ms, 2)} ms, p99 ${fmt(wrk.p99Ms, 2)} ms, non-2xx ${wrk.non2xx}, socket errors ${wrk.socketErrors}, ${fmt(cpuUsPerReq)} µs CPU/request`);
     }
   }
-  for (const f of fronts) await checkHello(f);
+  for (const f of fronts) await checkHello(f.url);
 
   const summary = fronts.map((f) => {
     const mine = runs.filter((r) => r.key === f.key);

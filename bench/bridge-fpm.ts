@@ -35,7 +35,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,6 +45,7 @@ import { startPhpFpm, PHP_DOCROOT, type PhpFpm } from '../test/support/php-fpm.j
 import { startNginx, type Nginx } from '../test/support/nginx.js';
 import { startBridge, M2BRIDGE_BIN, type BridgeProcess } from '../test/support/m2bridge.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
+import { checkHello, fmt, get, mean, ratio } from './lib/report.js';
 import { Connection } from '../src/handler/index.js';
 import { CLK_TCK, commOf, descendants, memOf, ownAndReapedTicks, socketInodes, systemCpu, threadTicks, treeTicks, unixSocketInodes, type Mem } from './lib/proc.js';
 
@@ -121,49 +121,12 @@ function codeFingerprint(): { hash: string; files: number; newest: string } {
   return { hash: h.digest('hex').slice(0, 12), files: files.length, newest: new Date(newest).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') };
 }
 
-function fmt(n: number | null | undefined, digits = 0): string {
-  return n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits);
-}
-
-function mean(xs: ReadonlyArray<number | null>): number | null {
-  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-}
-
-function ratio(a: number | null, b: number | null): number | null {
-  return a === null || b === null || b === 0 ? null : a / b;
-}
-
 function mib(kib: number): string {
   return (kib / 1024).toFixed(1);
 }
 
 function log(msg: string): void {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-/** One GET on a fresh connection: status and body. */
-function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
-async function checkHello(url: string, times: number): Promise<void> {
-  for (let i = 0; i < times; i++) {
-    const r = await get(url);
-    if (r.status !== 200 || r.body !== 'Hello, World!') {
-      throw new Error(`GET ${url}: expected 200 "Hello, World!", got ${r.status} ${JSON.stringify(r.body.slice(0, 200))}`);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------

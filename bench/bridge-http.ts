@@ -26,7 +26,6 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +34,7 @@ import { startMongrel2, renderMongrel2Conf, M2SH_BIN, MONGREL2_BIN } from '../te
 import { startBridge, M2BRIDGE_BIN } from '../test/support/m2bridge.js';
 import { freePorts, spawnDaemon, terminateDaemon, tryConnect, readIf, tail } from '../test/support/process.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
+import { checkHello, fmt, mean, ratio } from './lib/report.js';
 import { CLK_TCK, descendants, memOf, systemCpu, treeTicks } from './lib/proc.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -65,34 +65,6 @@ process.on('SIGTERM', () => { s.closeAllConnections(); s.close(() => process.exi
 
 function log(msg: string): void {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-const fmt = (n: number | null | undefined, digits = 0): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
-const mean = (xs: ReadonlyArray<number | null>): number | null => {
-  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-};
-const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
-
-function get(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
-async function checkHello(url: string, times = 4): Promise<void> {
-  for (let i = 0; i < times; i++) {
-    const r = await get(url);
-    if (r.status !== 200 || r.body !== HELLO) throw new Error(`GET ${url}: expected 200 ${JSON.stringify(HELLO)}, got ${r.status} ${JSON.stringify(r.body.slice(0, 200))}`);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -248,7 +220,7 @@ try {
   ];
   if (DIRECT) fronts.push({ key: 'D', label: 'the origin directly (ceiling)', url: originUrl, pids: [['origin', originPid]] });
 
-  for (const f of fronts) await checkHello(`${f.url}/hello`);
+  for (const f of fronts) await checkHello(`${f.url}/hello`, 4, HELLO);
   if (WORKERS > 1) {
     // Wait (bounded) for the cluster workers to be up before loading them.
     const deadline = Date.now() + 10_000;
@@ -270,7 +242,7 @@ try {
       log(`${f.key}${round}: ${fmt(r.wrk.rps)} req/s, p50 ${fmt(r.wrk.p50Ms, 2)} ms, p99 ${fmt(r.wrk.p99Ms, 2)} ms, non-2xx ${r.wrk.non2xx}, socket errors ${r.wrk.socketErrors}`);
     }
   }
-  for (const f of fronts) await checkHello(`${f.url}/hello`);
+  for (const f of fronts) await checkHello(`${f.url}/hello`, 4, HELLO);
   const rssAfter = memOf(bridgePid);
   const loadEnd = fs.readFileSync('/proc/loadavg', 'utf8').trim();
   const workerPids = descendants(bridgePid);
