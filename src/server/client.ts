@@ -36,12 +36,16 @@ import { WebSocketMessages } from './websocket/messages.js';
 import { WebSocketSession } from './websocket/session.js';
 import { encodeSocketMessage, isSocketPing, POLICY_RESPONSE, socketReplyBytes, type SocketMessage } from './socket-messages.js';
 import type { RequestFacts } from './handler-message.js';
+import type { EventName, FilterChain, FilterConnection, FilterRequest } from './filters/chain.js';
+import { filterResponse } from './filters/response.js';
 
 /** What a client needs from its server. */
 export interface ClientHost {
   readonly settings: ServerSettings;
   readonly log: Logger;
   readonly urlScheme: 'http' | 'https';
+  /** The server's filters; undefined when it has none. */
+  readonly filters: FilterChain | undefined;
   resolve(hostName: string | undefined, path: string): { host: HostConfig; route: Route<Target> | undefined };
   /** Queues a message for a handler; false when it cannot be queued (→ 502). */
   toHandler(target: HandlerTarget, message: Buffer): boolean;
@@ -105,6 +109,10 @@ export class Client {
   private msgMode = false;
   /** Requests and socket messages seen (an upgrade is only taken as the first). */
   private requests = 0;
+  /** Filter transitions still running: nothing more is parsed meanwhile. */
+  private pendingFilters = 0;
+  /** What filters see of the request being handled. */
+  private filterRequest: FilterRequest | undefined;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
   private onGone: (() => void) | undefined;
   private headerTimer: NodeJS.Timeout | undefined;
@@ -128,6 +136,45 @@ export class Client {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => host.log.debug({ conn: id, err: err.message }, 'client socket error'));
     socket.on('close', () => this.onClose());
+    this.filtered('OPEN', () => undefined);
+  }
+
+  // ---- filters (Mongrel2's Connection_task: the chain runs before the core acts on each event)
+
+  /** Runs the filters hooked on `event`, then `go` if they all passed it on; any other event closes the connection. */
+  private filtered(event: EventName, go: () => void): void {
+    const chain = this.host.filters;
+    if (chain === undefined || !chain.hooks(event)) return go();
+    const next = chain.run(event, this.filterView());
+    if (typeof next === 'string') return this.afterFilters(event, next, go);
+    this.pendingFilters++;
+    this.flowControl();
+    next
+      .catch((): EventName => 'CLOSE')
+      .then((n) => {
+        this.pendingFilters--;
+        if (this.phase === 'closed') return;
+        this.afterFilters(event, n, go);
+        if (this.phase === 'head') this.pump();
+        else this.flowControl();
+      });
+  }
+
+  private afterFilters(event: EventName, next: EventName, go: () => void): void {
+    if (next === event) return go();
+    // Whatever the filter sent with respond() is already queued; it goes out before the close.
+    this.host.log.info({ conn: this.id, event, next }, 'a filter ended the connection');
+    this.endNotify();
+  }
+
+  private filterView(): FilterConnection {
+    return {
+      id: this.id,
+      remoteAddr: this.remoteAddr,
+      remotePort: this.remotePort,
+      request: this.filterRequest,
+      respond: (status, body) => void this.write(filterResponse(status, body)),
+    };
   }
 
   private ping(): void {
@@ -175,7 +222,7 @@ export class Client {
 
   /** Handles every complete request in the buffer, one at a time. */
   private pump(): void {
-    while (this.phase === 'head' && this.buf.length > 0) {
+    while (this.phase === 'head' && this.buf.length > 0 && this.pendingFilters === 0) {
       const { settings } = this.host;
       let r: ReturnType<typeof parseHead>;
       try {
@@ -191,20 +238,26 @@ export class Client {
         this.fail(400, `bad request at byte ${r.offset}: ${r.reason}`);
         break;
       }
+      this.disarmHeaderTimer();
       if (r.kind === 'policy') {
+        this.filterRequest = socketView('XML', '<policy-file-request');
         // Mongrel2 answers the Flash policy request itself, then closes.
-        this.write(POLICY_RESPONSE);
-        this.endNotify();
+        this.filtered('REQ_RECV', () => this.filtered('SOCKET_REQ', () => {
+          this.write(POLICY_RESPONSE);
+          this.endNotify();
+        }));
         break;
       }
       if (r.kind === 'json' || r.kind === 'xml') {
-        this.disarmHeaderTimer();
         this.consume(r.end);
-        this.socketMessage(r);
+        const msg: SocketMessage = r;
+        this.filterRequest = socketView(r.kind === 'json' ? 'JSON' : 'XML', r.path);
+        this.filtered('REQ_RECV', () => this.filtered('MSG_REQ', () => this.socketMessage(msg)));
         continue;
       }
-      this.disarmHeaderTimer();
-      this.request(r.head, r.end);
+      const { head, end } = r;
+      this.filterRequest = requestView(head);
+      this.filtered('REQ_RECV', () => this.filtered(isWebSocketUpgrade(head) ? 'WS_REQ' : 'HTTP_REQ', () => this.request(head, end)));
     }
     this.flowControl();
   }
@@ -212,7 +265,7 @@ export class Client {
   /** Bounded memory: stop reading while a request is in progress and a head's worth is buffered. */
   private flowControl(): void {
     if (this.phase === 'closed' || this.phase === 'stream' || this.phase === 'tunnel' || this.phase === 'websocket') return;
-    const full = this.phase === 'busy' && this.buf.length >= this.host.settings.bufferSize;
+    const full = (this.phase === 'busy' || this.pendingFilters > 0) && this.buf.length >= this.host.settings.bufferSize;
     if (full && !this.socket.isPaused()) this.socket.pause();
     else if (!full && this.socket.isPaused()) this.socket.resume();
   }
@@ -233,11 +286,11 @@ export class Client {
     }
     switch (target.type) {
       case 'handler':
-        return this.toHandler(head, end, host, route, target);
+        return this.filtered('HANDLER', () => this.toHandler(head, end, host, route, target));
       case 'dir':
-        return this.toDir(head, end, host, route.prefix, target);
+        return this.filtered('DIRECTORY', () => this.toDir(head, end, host, route.prefix, target));
       case 'proxy':
-        return this.toProxy(head, end, host, target);
+        return this.filtered('PROXY', () => this.toProxy(head, end, host, target));
     }
   }
 
@@ -322,6 +375,12 @@ export class Client {
     this.buf = Buffer.alloc(0);
     if (this.socket.isPaused()) this.socket.resume();
     if (rest.length > 0) ws.receive(rest);
+    this.requestSent();
+  }
+
+  /** REQ_SENT: the request is with the handler; a filter may still end the connection. */
+  private requestSent(): void {
+    this.filtered('REQ_SENT', () => undefined);
   }
 
   /**
@@ -341,6 +400,10 @@ export class Client {
       this.host.log.info({ conn: this.id, path: msg.path, type: target.type }, 'socket message routed to a non-handler; closing');
       return this.drop();
     }
+    this.filtered('HANDLER', () => this.messageToHandler(msg, route, target));
+  }
+
+  private messageToHandler(msg: SocketMessage, route: Route<Target>, target: HandlerTarget): void {
     let message: Buffer;
     try {
       message = encodeSocketMessage(target, this.id, msg, { pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr });
@@ -349,6 +412,7 @@ export class Client {
     }
     if (!this.host.toHandler(target, message)) return this.fail(502, `handler queue for ${target.sendSpec} is full (limits.handler_queue)`);
     this.handler = target;
+    this.requestSent();
   }
 
   /** Encodes and queues a request message; on failure answers 400/502 and returns false. */
@@ -369,7 +433,9 @@ export class Client {
     if (table.has('DOWNLOAD_CREDITS')) this.creditsAnnounced = true;
     this.handler = target;
     this.tracker ??= new ResponseTracker(head.method === 'HEAD');
-    return true;
+    this.requestSent();
+    // A REQ_SENT filter may have ended the connection.
+    return this.phase !== 'closed';
   }
 
   /**
@@ -519,7 +585,7 @@ export class Client {
     this.log(host, head, answer.logStatus, answer.bytes);
     const close = answer.close || !keepAlive(head);
     this.write(answer.head);
-    const done = (): void => (close ? this.endAfterFlush() : this.responseDone());
+    const done = (): void => this.filtered('RESP_SENT', () => (close ? this.endAfterFlush() : this.responseDone()));
     if (!answer.body) return done();
     this.relay(answer.body, done, 'Dir body');
   }
@@ -827,5 +893,29 @@ export class Client {
     this.onGone = undefined;
     if (notify) this.host.disconnected(this.handler!, this.id);
     this.host.released(this);
+    // CLOSE filters only observe: the connection is gone whatever they return.
+    const chain = this.host.filters;
+    if (chain?.hooks('CLOSE')) void Promise.resolve(chain.run('CLOSE', this.filterView())).catch(() => undefined);
   }
+}
+
+/** What filters see of an HTTP request. */
+function requestView(head: RequestHead): FilterRequest {
+  return {
+    method: head.method,
+    uri: head.uri,
+    path: head.path,
+    query: head.query,
+    version: head.version,
+    headers: head.headers,
+    header: (name) => {
+      const lower = name.toLowerCase();
+      return head.headers.find(([k]) => k.toLowerCase() === lower)?.[1];
+    },
+  };
+}
+
+/** What filters see of a socket message (or the policy request): no version, query or headers. */
+function socketView(method: 'JSON' | 'XML', path: string): FilterRequest {
+  return { method, uri: path, path, query: undefined, version: '', headers: [], header: () => undefined };
 }

@@ -15,6 +15,8 @@ import { encodeDisconnect } from './handler-message.js';
 import { HandlerLinks } from './handler-link.js';
 import { ProxyHandler } from './proxy/index.js';
 import { createTempFile, type TempFile } from './upload-store.js';
+import { FilterChain } from './filters/chain.js';
+import { loadFilters } from './filters/loader.js';
 import type { RequestHead } from './http/request-parser.js';
 import { HostMap } from './routing/host-map.js';
 import { RouteMap, type Route } from './routing/route-map.js';
@@ -28,10 +30,12 @@ export interface CoreServerOptions {
   /** Where relative Dir bases resolve (default process.cwd(), i.e. the chroot after chroot). */
   cwd?: string;
   accessLog?: (entry: AccessLogEntry) => void;
+  /** Where relative filter module paths resolve (default process.cwd(): where the server was started, before any chroot). */
+  filterBaseDir?: string;
 }
 
 export interface CoreServer {
-  /** Binds the handler sockets, then the HTTP listener; resolves with the real address. */
+  /** Loads the filters (a FilterLoadError names the module), binds the handler sockets, then the HTTP listener; resolves with the real address. */
   listen(): Promise<{ address: string; port: number }>;
   /** Stops accepting, drops every connection (no disconnect notices) and closes the 0MQ sockets. */
   close(): Promise<void>;
@@ -64,6 +68,8 @@ class Core implements CoreServer, ClientHost {
   private readonly listener: net.Server;
   private nextId = 0;
   private closing: Promise<void> | undefined;
+  /** The server's filters (config.server.filters), loaded by listen(); none until then. */
+  filters: FilterChain | undefined;
 
   constructor(
     readonly config: Config,
@@ -92,6 +98,10 @@ class Core implements CoreServer, ClientHost {
   }
 
   async listen(): Promise<{ address: string; port: number }> {
+    if (this.config.server.filters.length > 0) {
+      const loaded = await loadFilters(this.config.server.filters, { config: this.config.server, log: this.log }, { baseDir: this.options.filterBaseDir });
+      this.filters = new FilterChain(loaded, this.log);
+    }
     await this.links.bind();
     const { bindAddr, port } = this.config.server;
     await new Promise<void>((resolve, reject) => {

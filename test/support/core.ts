@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Publisher, Pull } from 'zeromq';
 import { parseMessage } from '../../src/protocol/request.js';
-import type { Config, DirTarget, HandlerTarget, Target } from '../../src/config/types.js';
+import type { Config, DirTarget, FilterConfig, HandlerTarget, Target } from '../../src/config/types.js';
 import { createServer, type AccessLogEntry, type CoreServer } from '../../src/server/server.js';
 import { STATIC_FILES, type Mongrel2HandlerInfo } from './mongrel2.js';
 import { freePorts } from './process.js';
@@ -32,6 +32,8 @@ export interface StartCoreOptions {
   handlerPaths?: string[];
   /** Run as if chrooted into `home` (absolute upload.temp_store paths land under it, as with Mongrel2's chroot). */
   chroot?: boolean;
+  /** The server's Filter rows (module paths absolute, or relative to the process cwd). */
+  filters?: FilterConfig[];
 }
 
 export interface CorePeer {
@@ -100,7 +102,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
           ],
         },
       ],
-      filters: [],
+      filters: opts.filters ?? [],
       xrequests: [],
     },
     settings: new Map(Object.entries({ ...INTEROP_SETTINGS, ...opts.settings })),
