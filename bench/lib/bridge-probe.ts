@@ -9,7 +9,8 @@
  * FLOW (1 for fcgi/http, 0 for app: as the benches), PROFILE (a directory:
  * the first bin runs under bench/lib/cpu-profile.mjs and its top self-time
  * functions are printed), PERF (a file: `perf record -g` of the first bin's
- * first round; run with NODE_OPTIONS=--perf-basic-prof for JS frame names).
+ * first round; run with NODE_OPTIONS=--perf-basic-prof for JS frame names),
+ * STRACE (a file: `strace -c -f` syscall counts of that same round).
  *
  * Each bin gets its own Mongrel2 (and, for fcgi, its own 2-worker FPM pool,
  * so kept FastCGI connections of one never starve the other); the measured
@@ -39,6 +40,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const FLOW = (process.env.FLOW ?? (MODE === 'app' ? '0' : '1')) !== '0';
 const PROFILE = process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefined;
 const PERF = process.env.PERF ? path.resolve(process.env.PERF) : undefined;
+const STRACE = process.env.STRACE ? path.resolve(process.env.STRACE) : undefined;
 if (!['app', 'fcgi', 'http'].includes(MODE)) throw new Error('MODE: app, fcgi or http');
 
 const stops: Array<() => Promise<unknown>> = [];
@@ -105,8 +107,11 @@ try {
       const t0 = treeTicks(f.pid);
       // PERF=file: an on-CPU profile (perf record) of the first bin's first round; start the bins with NODE_OPTIONS=--perf-basic-prof for JS names.
       const perf = PERF && round === 0 && f === fronts[0] ? spawn('perf', ['record', '-F', '1999', '-g', '-o', PERF, '-p', String(f.pid), '--', 'sleep', String(parseInt(DUR, 10))], { stdio: 'ignore' }) : undefined;
+      // STRACE=file: syscall counts (strace -c -f) of the first bin's first round.
+      const strace = STRACE && round === 0 && f === fronts[0] ? spawn('timeout', ['-s', 'INT', String(parseInt(DUR, 10)), 'strace', '-c', '-f', '-o', STRACE, '-p', String(f.pid)], { stdio: 'ignore' }) : undefined;
       const w = parseWrk(await runWrk(['-t2', `-c${CONNS}`, `-d${DUR}`, '--latency', f.url], 60_000));
       if (perf && perf.exitCode === null) await once(perf, 'exit');
+      if (strace && strace.exitCode === null) await once(strace, 'exit');
       const cpu = w.requests ? (((treeTicks(f.pid) - t0) / CLK_TCK) * 1e6) / w.requests : null;
       results.get(f)!.push({ rps: w.rps, p99: w.p99Ms, cpu });
       process.stdout.write(`round ${round + 1} ${path.relative(ROOT, f.bin) || f.bin}: ${fmt(w.rps)} req/s p99 ${fmt(w.p99Ms, 2)} ms cpu ${fmt(cpu)} µs/req non2xx ${w.non2xx} errors ${w.socketErrors}\n`);

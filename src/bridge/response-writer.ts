@@ -143,11 +143,21 @@ class Gatherer {
 function ignore(): void {}
 
 /**
+ * All data read and the end pushed, 'end' not emitted yet (it comes on the
+ * next tick): the usual state of a small backend response, which then needs
+ * no listeners and no linger timer. Node has no public flag for it.
+ */
+function drainedAfterEnd(src: Readable): boolean {
+  const state = (src as Readable & { _readableState?: { ended?: unknown } })._readableState;
+  return state?.ended === true && src.readableLength === 0 && !src.destroyed;
+}
+
+/**
  * Resolves when the stream has data or has ended, or after `timeoutMs` if
  * given; rejects if it fails or closes early.
  */
 function waitForData(src: Readable, timeoutMs?: number): Promise<'data' | 'end' | 'timeout'> {
-  if (src.readableEnded) return Promise.resolve('end');
+  if (src.readableEnded || drainedAfterEnd(src)) return Promise.resolve('end');
   if (src.errored) return Promise.reject(src.errored);
   if (src.destroyed) return Promise.reject(new Error('response body closed before its end'));
   return new Promise((resolve, reject) => {

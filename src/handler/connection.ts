@@ -131,6 +131,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#pub = new XPublisher();
     // Let pending replies out on shutdown, but never hang the process for long.
     this.#pub.linger = 2000;
+    // An XPUB never blocks a send (it drops past its high-water mark, and
+    // #pump only sends with a subscriber), so skip zeromq's per-send
+    // writability probe (a getsockopt that costs a poll() and a getpid()).
+    // #pump then yields to the event loop itself (zeromq's own 512-send limit is off).
+    this.#pub.sendTimeout = 0;
     this.#pull.linger = 0;
     this.#pull.connect(options.sendSpec);
     this.#pub.connect(options.recvSpec);
@@ -473,8 +478,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   async #pump(): Promise<void> {
     this.#pumping = true;
+    let sent = 0;
     try {
       while (this.#outbox.length > 0) {
+        // A long outbox must not starve I/O: every send resolves at once now.
+        if (++sent % PUMP_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.#subscribers === 0) {
           await Promise.race([this.#subscribed, this.#stopWaiting]);
           if (this.#subscribers === 0) break;
@@ -567,6 +575,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#pub.close();
   }
 }
+
+/** Sends in a row before #pump lets other I/O in. */
+const PUMP_BATCH = 256;
 
 /** Checks every id before anything is queued, so a bad id sends nothing at all. */
 function checkIds(ids: Iterable<number>): number[] {
