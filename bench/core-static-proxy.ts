@@ -53,7 +53,8 @@ import { CLK_TCK, threadTicks, ticksOf } from './lib/proc.js';
 import { profileTables } from './lib/profile-table.js';
 import { topSelf, type ProfileSummary } from './lib/profile-top.js';
 import { sampleRss, type RssPeak } from './lib/rss-sampler.js';
-import { envNum, fmt, median, ratio } from './lib/stats.js';
+import { fmt, ratio } from './lib/report.js';
+import { envNum, median } from './lib/stats.js';
 import { streamUpload, type UploadResult } from './lib/upload-client.js';
 import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 

@@ -3,7 +3,7 @@
  * top self-time functions with their TS file:line, then self time per file.
  */
 import type { ProfileSummary } from './profile-top.js';
-import { fmt } from './stats.js';
+import { fmt } from './report.js';
 
 export function profileTables(hot: ProfileSummary): string[] {
   const L: string[] = ['| # | function | where (TS source) | self % | self ms |', '|---:|---|---|---:|---:|'];

@@ -1,6 +1,6 @@
 /**
- * Small shared bits of the core benches: numeric env knobs, medians, ratios
- * and table-cell formatting.
+ * Small shared bits of the core benches: numeric env knobs and medians
+ * (formatting and ratios are in report.ts).
  */
 
 /** A non-negative number from the environment ("10" or "10s"), `def` when unset; throws naming the variable otherwise. */
@@ -18,9 +18,3 @@ export function median(xs: ReadonlyArray<number | null | undefined>): number | n
   const m = v.length >> 1;
   return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 }
-
-/** A table cell: fixed digits, '-' for a missing value. */
-export const fmt = (n: number | null | undefined, digits = 0): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
-
-/** a / b, null when either is missing or b is 0. */
-export const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
