@@ -256,6 +256,11 @@ export class Client {
         continue;
       }
       const { head, end } = r;
+      // No filters: no views or closures on the hot path.
+      if (this.host.filters === undefined) {
+        this.request(head, end);
+        continue;
+      }
       this.filterRequest = requestView(head);
       this.filtered('REQ_RECV', () => this.filtered(isWebSocketUpgrade(head) ? 'WS_REQ' : 'HTTP_REQ', () => this.request(head, end)));
     }
