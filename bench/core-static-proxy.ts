@@ -27,7 +27,7 @@
  *
  * Env: DUR (10 s) CONNS (50) RUNS (3) THREADS (2) WARM (3 s)
  *      FRONTS (R,C) CASES (1k,1m,proxy,upload) UPLOAD_MB (1024) CACHE_TTL (0: the
- *      Dir row's cache_ttl, m2sh's default)
+ *      Dir row's cache_ttl, m2sh's default) CORE_FLAGS (extra node flags for the core)
  *      PROFILE (a directory; `--profile` = /tmp/m2-static-profile): the
  *      wrk-phase core runs under `node --cpu-prof` and the report lists its
  *      top self-time functions. OUT (also write the report to this file).
@@ -70,6 +70,8 @@ const THREADS = envNum('THREADS', 2);
 const UPLOAD_MB = envNum('UPLOAD_MB', 1024);
 /** The Dir row's cache_ttl (m2sh's default is 0). */
 const CACHE_TTL = envNum('CACHE_TTL', 0);
+/** Extra node flags for the core (e.g. --max-semi-space-size=1), space-separated. */
+const CORE_FLAGS = (process.env.CORE_FLAGS ?? '').split(' ').filter(Boolean);
 const list = (name: string, def: string): string[] => (process.env[name] ?? def).split(',').map((s) => s.trim()).filter(Boolean);
 const FRONTS = list('FRONTS', 'R,C');
 const CASES = list('CASES', '1k,1m,proxy,upload');
@@ -151,7 +153,7 @@ class Processes {
       this.stops.push(() => fsp.rm(file, { force: true }));
     }
     const entry = key === 'Cb' ? [this.bundle!] : [...NODE_TS, 'bench/servers/core.ts'];
-    const core = await this.child(`core-${path.basename(site.home)}`, [...prof, ...entry, '--home', site.home, '--db', site.db, '--uuid', site.uuid]);
+    const core = await this.child(`core-${path.basename(site.home)}`, [...CORE_FLAGS, ...prof, ...entry, '--home', site.home, '--db', site.db, '--uuid', site.uuid]);
     return { front: { key, label, port: Number(core.ready.split(' ')[1]), pid: core.pid }, site, stop: () => core.stop() };
   }
 
@@ -255,7 +257,7 @@ async function uploadTest(key: FrontKey, p: Processes, backendPort: number): Pro
   const { front, site, stop } = await p.front(key, backendPort);
   const handler = await p.child(`upload-handler-${key}`, [...NODE_TS, 'bench/lib/upload-handler.ts', site.sendSpec, site.recvSpec, site.home]);
   try {
-    const bytes = UPLOAD_MB * 1024 * 1024;
+    const bytes = Math.round(UPLOAD_MB * 1024 * 1024);
     const t0 = ticksOf([front.pid]);
     const sampler = sampleRss(front.pid, 50);
     const result = await streamUpload(front.port, '/upload', bytes, 600_000);
@@ -274,7 +276,7 @@ async function uploadTest(key: FrontKey, p: Processes, backendPort: number): Pro
 
 function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSummary | undefined, meta: { versions: string; loadStart: string; loadEnd: string; started: string; secs: number }): string {
   const L: string[] = [];
-  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB} CACHE_TTL=${CACHE_TTL}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
+  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB} CACHE_TTL=${CACHE_TTL}${CORE_FLAGS.length ? ` CORE_FLAGS='${CORE_FLAGS.join(' ')}'` : ''}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
   L.push(`Versions: ${meta.versions}.`);
   L.push(`Machine: nproc = ${os.cpus().length} (shared by wrk, the servers and the backend; nothing pinned), load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   for (const r of results) {
