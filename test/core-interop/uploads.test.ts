@@ -1,0 +1,291 @@
+/**
+ * ONE upload suite, run against the real Mongrel2 (Debian 1.12.2) and our
+ * core, with our TypeScript Connection as the handler: temp-file uploads
+ * (upload.temp_store), the limits.content_length boundary, chunked bodies,
+ * a handler refusing an upload, a client leaving mid-upload, forged
+ * x-mongrel2-upload-* headers, and streaming uploads (upload.stream=1)
+ * paced by credits. Where the real server differs (its 40-byte temp-file
+ * corruption, trusting client-sent upload headers) the test says so per
+ * server.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Request } from '../../src/handler/connection.js';
+import { UploadError } from '../../src/handler/uploads.js';
+import type { HttpRequest } from '../../src/protocol/request.js';
+import {
+  CONTENT_LENGTH_LIMIT,
+  RawClient,
+  SERVERS,
+  TestHandler,
+  listUploads,
+  removedWithin,
+  requestHead,
+  startUpload,
+  startUploadPeer,
+  type UploadPeer,
+} from './upload-harness.js';
+
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+const UPLOAD_PATH = /^\/tmp\/upload\.[A-Za-z0-9]{6}$/;
+const MB5 = 5 * 1024 * 1024;
+
+function asHttp(req: Request, what: string): HttpRequest {
+  assert.equal(req.kind, 'http', `${what} is an HTTP request message`);
+  return req as HttpRequest;
+}
+
+/** The start message of a temp-file upload: the announced path, no done header, no body. */
+async function takeStart(h: TestHandler, urlPath: string): Promise<HttpRequest> {
+  const start = asHttp(await h.next(urlPath, `upload start on ${urlPath}`), 'the start message');
+  assert.equal(start.upload?.mode, 'file');
+  assert.equal(start.upload?.mode === 'file' && start.upload.phase, 'start');
+  assert.match(String(start.headers['x-mongrel2-upload-start']), UPLOAD_PATH);
+  assert.equal(start.headers['x-mongrel2-upload-done'], undefined);
+  assert.equal(start.body.length, 0);
+  return start;
+}
+
+/** The done message that follows `start`: both headers name the same file. */
+async function takeDone(h: TestHandler, start: HttpRequest, ms = 60_000): Promise<HttpRequest> {
+  const done = asHttp(await h.next(start.path, `upload done on ${start.path}`, start.connId, ms), 'the done message');
+  const announced = start.headers['x-mongrel2-upload-start'];
+  assert.deepEqual(done.upload, { mode: 'file', phase: 'done', start: announced, done: announced });
+  assert.equal(done.body.length, 0);
+  return done;
+}
+
+/** openUpload, hash, remove (the file is the handler's after done), answer `size md5`. */
+async function consumeUpload(h: TestHandler, done: HttpRequest): Promise<{ size: number; md5: string; disk: string }> {
+  const file = await h.conn.openUpload(done);
+  const hash = createHash('md5');
+  for await (const chunk of file.open()) hash.update(chunk as Buffer);
+  const digest = hash.digest('hex');
+  await file.remove();
+  await h.conn.replyHttp(done, `${file.size} ${digest}`);
+  return { size: file.size, md5: digest, disk: file.path };
+}
+
+/** Proves no disconnect notice came for `connId`: a later connection's notice arrives first (one PUSH socket keeps the order). */
+async function assertNoDisconnect(h: TestHandler, peer: UploadPeer, connId: number): Promise<void> {
+  const probe = await RawClient.open(peer.httpPort);
+  probe.write('GET /handler/probe HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  const req = await h.next('/handler/probe', 'the probe GET');
+  await h.conn.replyHttp(req, 'probe');
+  await probe.response();
+  probe.destroy();
+  await h.disconnects.take((n) => n.connId === req.connId, 'the probe disconnect');
+  assert.equal(h.disconnects.has((n) => n.connId === connId), false, `no disconnect notice for connection ${connId}`);
+}
+
+for (const [kind, name] of SERVERS) {
+  describe(`uploads through ${name} (temp files)`, { timeout: 180_000 }, () => {
+    let peer: UploadPeer;
+    let h: TestHandler;
+    before(async () => {
+      peer = await startUploadPeer(kind);
+      h = await TestHandler.start(peer);
+    });
+    after(async () => {
+      await h?.stop();
+      await peer?.stop();
+    });
+
+    test('a 5 MB body over limits.content_length: start, done, openUpload, md5 matches, file gone after', async () => {
+      const body = randomBytes(MB5);
+      const client = await startUpload(peer.httpPort, { path: '/handler/big', body });
+      const start = await takeStart(h, '/handler/big');
+      assert.equal(start.headers['content-length'], String(MB5));
+      await assert.rejects(h.conn.openUpload(start), UploadError, 'a start message is not a finished upload');
+      const done = await takeDone(h, start);
+      const got = await consumeUpload(h, done);
+      assert.equal(got.disk, path.join(fs.realpathSync(peer.uploadDir), path.basename(String(start.headers['x-mongrel2-upload-start']))));
+      const res = await client.response();
+      client.destroy();
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), `${MB5} ${md5(body)}`);
+      assert.deepEqual(listUploads(peer), [], 'the handler removed the temp file');
+    });
+
+    test(`limits.content_length (${CONTENT_LENGTH_LIMIT}) is the boundary: equal goes inline, one more byte goes to a temp file`, async () => {
+      const atLimit = randomBytes(CONTENT_LENGTH_LIMIT);
+      const c1 = await startUpload(peer.httpPort, { path: '/handler/at-limit', body: atLimit });
+      const inline = asHttp(await h.next('/handler/at-limit', 'the inline body'), 'the inline request');
+      assert.equal(inline.upload, undefined);
+      assert.equal(inline.headers['x-mongrel2-upload-start'], undefined);
+      assert.ok(inline.body.equals(atLimit), 'the body is in the message');
+      await h.conn.replyHttp(inline, md5(inline.body));
+      assert.equal((await c1.response()).body.toString(), md5(atLimit));
+      c1.destroy();
+
+      const over = randomBytes(CONTENT_LENGTH_LIMIT + 1);
+      const c2 = await startUpload(peer.httpPort, { path: '/handler/over-limit', body: over });
+      const start = await takeStart(h, '/handler/over-limit');
+      const got = await consumeUpload(h, await takeDone(h, start));
+      assert.deepEqual(got, { ...got, size: over.length, md5: md5(over) });
+      assert.equal((await c2.response()).status, 200);
+      c2.destroy();
+      assert.deepEqual(listUploads(peer), []);
+    });
+
+    test('a chunked body, however small, is de-chunked into a temp file (transfer-encoding kept)', async () => {
+      for (const chunks of [[Buffer.from('hello'), Buffer.from(' world')], Array.from({ length: 5 }, () => randomBytes(64 * 1024))]) {
+        const whole = Buffer.concat(chunks);
+        const client = await startUpload(peer.httpPort, { path: '/handler/chunked', chunks });
+        const start = await takeStart(h, '/handler/chunked');
+        assert.equal(start.headers['transfer-encoding'], 'chunked');
+        assert.equal(start.headers['content-length'], undefined);
+        const done = await takeDone(h, start);
+        assert.equal(done.headers['transfer-encoding'], 'chunked');
+        const got = await consumeUpload(h, done);
+        assert.equal(got.size, whole.length);
+        assert.equal(got.md5, md5(whole));
+        assert.equal((await client.response()).status, 200);
+        client.destroy();
+      }
+      assert.deepEqual(listUploads(peer), []);
+    });
+
+
+    test('the handler refuses at the start message (413 + close): the client gets the 413, the temp file is removed', async () => {
+      const client = await startUpload(peer.httpPort, { path: '/handler/refuse', body: randomBytes(MB5), sendOnly: 64 * 1024 });
+      const start = await takeStart(h, '/handler/refuse');
+      const disk = peer.hostPath(String(start.headers['x-mongrel2-upload-start']));
+      assert.ok(fs.existsSync(disk), 'the temp file exists while the body comes');
+      await h.conn.replyHttp(start, 'too big\n', { status: 413, close: true });
+      await client.waitClosed();
+      const res = await client.response();
+      assert.equal(res.status, 413);
+      assert.equal(res.body.toString(), 'too big\n');
+      assert.ok(await removedWithin(disk), `${disk} removed by the server`);
+      await assertNoDisconnect(h, peer, start.connId);
+      assert.equal(h.requests.has((r) => r.connId === start.connId), false, 'no done message');
+    });
+
+    test('a client that leaves mid-upload: disconnect notice, temp file removed, no done message', async () => {
+      const client = await startUpload(peer.httpPort, { path: '/handler/leave', body: randomBytes(MB5), sendOnly: 256 * 1024 });
+      const start = await takeStart(h, '/handler/leave');
+      const disk = peer.hostPath(String(start.headers['x-mongrel2-upload-start']));
+      assert.ok(fs.existsSync(disk));
+      client.destroy();
+      await h.disconnects.take((n) => n.connId === start.connId, `the disconnect notice for ${start.connId}`);
+      assert.ok(await removedWithin(disk), `${disk} removed by the server`);
+      assert.equal(h.requests.has((r) => r.connId === start.connId), false, 'no done message');
+    });
+
+    test('forged x-mongrel2-upload-* headers on a small body: passed through by Mongrel2 (openUpload refuses), dropped by our core', async () => {
+      const client = await startUpload(peer.httpPort, {
+        path: '/handler/forged',
+        body: Buffer.from('hello'),
+        headers: ['X-Mongrel2-Upload-Start: /etc/passwd', 'X-Mongrel2-Upload-Done: /etc/passwd'],
+      });
+      const req = asHttp(await h.next('/handler/forged', 'the forged request'), 'the forged request');
+      assert.equal(req.body.toString(), 'hello');
+      if (kind === 'mongrel2') {
+        assert.deepEqual(req.upload, { mode: 'file', phase: 'done', start: '/etc/passwd', done: '/etc/passwd' });
+        await assert.rejects(h.conn.openUpload(req), (err: Error) => err instanceof UploadError && /not accessible|outside the upload directory/.test(err.message));
+      } else {
+        assert.equal(req.headers['x-mongrel2-upload-start'], undefined);
+        assert.equal(req.headers['x-mongrel2-upload-done'], undefined);
+        assert.equal(req.upload, undefined);
+        await assert.rejects(h.conn.openUpload(req), (err: Error) => err instanceof UploadError && /not a temp-file upload/.test(err.message));
+      }
+      await h.conn.replyHttp(req, 'refused', { status: 400 });
+      assert.equal((await client.response()).status, 400);
+      client.destroy();
+    });
+
+    test('a forged pair naming a file in the upload dir: openUpload cannot tell with Mongrel2; our core drops it', async () => {
+      // Another client's finished upload, waiting for its handler.
+      const victim = path.join(peer.uploadDir, 'upload.victim');
+      fs.writeFileSync(victim, 'someone else\'s upload');
+      try {
+        const client = await startUpload(peer.httpPort, {
+          path: '/handler/steal',
+          body: Buffer.from('x'),
+          headers: ['X-Mongrel2-Upload-Start: /tmp/upload.victim', 'X-Mongrel2-Upload-Done: /tmp/upload.victim'],
+        });
+        const req = asHttp(await h.next('/handler/steal', 'the forged request'), 'the forged request');
+        if (kind === 'mongrel2') {
+          // Known limitation: the headers are the client's, and the path checks pass.
+          const file = await h.conn.openUpload(req);
+          assert.equal(file.size, fs.statSync(victim).size);
+        } else {
+          assert.equal(req.upload, undefined);
+          await assert.rejects(h.conn.openUpload(req), UploadError);
+        }
+        await h.conn.replyHttp(req, 'ok');
+        await client.response();
+        client.destroy();
+      } finally {
+        fs.rmSync(victim, { force: true });
+      }
+    });
+
+    test('a forged x-mongrel2-upload-done on a real upload: the start message is refused by openUpload (Mongrel2) or clean (our core)', async () => {
+      const body = randomBytes(10_000);
+      const client = await startUpload(peer.httpPort, { path: '/handler/forged-done', body, headers: ['X-Mongrel2-Upload-Done: /tmp/upload.forged'] });
+      const start = asHttp(await h.next('/handler/forged-done', 'the start message'), 'the start message');
+      const announced = String(start.headers['x-mongrel2-upload-start']);
+      assert.match(announced, UPLOAD_PATH);
+      if (kind === 'mongrel2') {
+        // The client's header rides along with the server's start header.
+        assert.deepEqual(start.upload, { mode: 'file', phase: 'done', start: announced, done: '/tmp/upload.forged' });
+        await assert.rejects(h.conn.openUpload(start), (err: Error) => err instanceof UploadError && /different files/.test(err.message));
+      } else {
+        assert.deepEqual(start.upload, { mode: 'file', phase: 'start', start: announced });
+      }
+      const got = await consumeUpload(h, await takeDone(h, start));
+      assert.equal(got.md5, md5(body));
+      assert.equal((await client.response()).status, 200);
+      client.destroy();
+    });
+
+    test('body in the same read as the head (no Expect): Mongrel2 1.12.2 corrupts 40 bytes of the temp file, our core does not', async () => {
+      const body = randomBytes(64 * 1024);
+      const init = { path: '/handler/same-read', body, expectContinue: false };
+      const client = await startUpload(peer.httpPort, init);
+      const done = await takeDone(h, await takeStart(h, '/handler/same-read'));
+      const file = await h.conn.openUpload(done);
+      const stored = fs.readFileSync(file.path);
+      await file.remove();
+      await h.conn.replyHttp(done, 'ok');
+      await client.response();
+      client.destroy();
+      assert.equal(stored.length, body.length, 'the size is right either way');
+      const differing: number[] = [];
+      for (let i = 0; i < body.length; i++) if (stored[i] !== body[i]) differing.push(i);
+      if (kind === 'mongrel2') {
+        // Measured: 40 bytes from content_length + 8 - (head bytes through the blank line), whatever the head length.
+        const at = CONTENT_LENGTH_LIMIT + 8 - Buffer.byteLength(requestHead(init));
+        assert.ok(differing.length > 0, 'Mongrel2 1.12.2 corrupted the file (docs/differences.md)');
+        assert.ok(differing.every((i) => i >= at && i < at + 40), `only bytes ${at}..${at + 39} differ, got ${differing.join(',')}`);
+      } else {
+        assert.deepEqual(differing, []);
+      }
+    });
+
+    test('a whole over-limit request in one read (no Expect): Mongrel2 1.12.2 never sends the done message, our core does', async () => {
+      const body = randomBytes(CONTENT_LENGTH_LIMIT + 1);
+      const client = await startUpload(peer.httpPort, { path: '/handler/one-read', body, expectContinue: false });
+      const start = await takeStart(h, '/handler/one-read');
+      const disk = peer.hostPath(String(start.headers['x-mongrel2-upload-start']));
+      if (kind === 'mongrel2') {
+        // A deadline, not a sleep: a working server sends done within milliseconds (all bytes are already in its buffer).
+        await assert.rejects(takeDone(h, start, 3000), /not seen within 3000 ms/);
+        client.destroy();
+        await h.disconnects.take((n) => n.connId === start.connId, `the disconnect notice for ${start.connId}`);
+        assert.ok(await removedWithin(disk), `${disk} removed by the server`);
+      } else {
+        const got = await consumeUpload(h, await takeDone(h, start));
+        assert.equal(got.md5, md5(body));
+        assert.equal((await client.response()).status, 200);
+        client.destroy();
+      }
+    });
+  });
+}
+
