@@ -256,6 +256,8 @@ export class Client {
         continue;
       }
       const { head, end } = r;
+      // Mongrel2 logs the header lines it drops past limits.header_count.
+      if (r.dropped > 0) this.host.log.warn({ conn: this.id, dropped: r.dropped, limit: settings.headerCount }, 'request header lines over limits.header_count were dropped');
       // No filters: no views or closures on the hot path.
       if (this.host.filters === undefined) {
         this.request(head, end);

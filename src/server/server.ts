@@ -83,7 +83,11 @@ class Core implements CoreServer, ClientHost {
         onBudgetExceeded: (route, path) => this.log.warn({ route: route.path, path }, 'route pattern gave up (step budget); treated as no match'),
       });
       for (const r of host.routes) {
-        routes.insert(r.path, r.target);
+        try {
+          routes.insert(r.path, r.target);
+        } catch (err) {
+          throw new Error(`host '${host.name}' route '${r.path}' (id ${r.id}): ${(err as Error).message}`, { cause: err });
+        }
         if (r.target.type === 'handler') this.handlers.set(r.target.id, r.target);
       }
       const entry: HostEntry = { config: host, routes };
@@ -102,16 +106,22 @@ class Core implements CoreServer, ClientHost {
       const loaded = await loadFilters(this.config.server.filters, { config: this.config.server, log: this.log }, { baseDir: this.options.filterBaseDir });
       this.filters = new FilterChain(loaded, this.log);
     }
-    await this.links.bind();
     const { bindAddr, port } = this.config.server;
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error): void => reject(new Error(`cannot listen on ${bindAddr}:${port}: ${err.message}`));
-      this.listener.once('error', fail);
-      this.listener.listen({ host: bindAddr, port, backlog: 128 }, () => {
-        this.listener.off('error', fail);
-        resolve();
+    try {
+      await this.links.bind();
+      await new Promise<void>((resolve, reject) => {
+        const fail = (err: Error): void => reject(new Error(`cannot listen on ${bindAddr}:${port}: ${err.message}`));
+        this.listener.once('error', fail);
+        this.listener.listen({ host: bindAddr, port, backlog: 128 }, () => {
+          this.listener.off('error', fail);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      // A failed start leaves nothing bound: the caller may retry on other ports.
+      await this.links.close().catch(() => undefined);
+      throw err;
+    }
     const addr = this.listener.address() as net.AddressInfo;
     this.log.info({ address: addr.address, port: addr.port, uuid: this.config.server.uuid }, 'listening');
     return { address: addr.address, port: addr.port };

@@ -45,7 +45,7 @@ async function assertGoodServerStarts(p: { http: number; send: number; recv: num
 
 const refusals: Array<{ what: string; config: (p: { http: number; send: number; recv: number }) => Config; message: RegExp }> = [
   { what: 'a default_host that names no host', config: (p) => minimalConfig(p, { defaultHost: 'nowhere' }), message: /default_host 'nowhere' is not the name of any of its hosts/ },
-  { what: 'a route pattern with an unclosed set', config: (p) => minimalConfig(p, { routePath: '/users/([0-9' }), message: /bad pattern "\(\[0-9": missing '\]' to close the set \(at offset 1\)/ },
+  { what: 'a route pattern with an unclosed set', config: (p) => minimalConfig(p, { routePath: '/users/([0-9' }), message: /route '\/users\/\(\[0-9' \(id \d+\): .*bad pattern "\(\[0-9": missing '\]' to close the set \(at offset 1\)/ },
   { what: 'a route pattern ending in a lone backslash', config: (p) => minimalConfig(p, { routePath: '/x/(a\\' }), message: /bad pattern .*lone '\\'/ },
   { what: 'a host matching pattern with an unclosed set', config: (p) => minimalConfig(p, { matching: '([a-z)example.com' }), message: /bad pattern .*missing '\]'/ },
 ];
@@ -79,5 +79,19 @@ test('listen() with a handler spec that cannot be bound rejects naming the spec'
   started.push(server);
   await assert.rejects(server.listen(), /cannot bind handler socket tcp:\/\/999\.1\.1\.1:1: /);
   await server.close();
+  await assertGoodServerStarts(p);
+});
+
+test('a listen() that fails on the HTTP port leaves the handler sockets unbound', async () => {
+  const p = await ports();
+  const squatter = net.createServer().listen(p.http, '127.0.0.1');
+  await new Promise((r) => squatter.once('listening', r));
+  try {
+    const server = createServer(minimalConfig(p), { logger });
+    await assert.rejects(server.listen(), /cannot listen on 127\.0\.0\.1:\d+/);
+  } finally {
+    await new Promise((r) => squatter.close(r));
+  }
+  // Same handler specs, same HTTP port, now free: it must start.
   await assertGoodServerStarts(p);
 });
