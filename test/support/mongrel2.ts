@@ -80,6 +80,8 @@ export interface StartMongrel2Options {
   rootRoute?: boolean;
   /** `upload.stream=1`: big bodies arrive as credit-paced chunks instead of temp files. */
   uploadStream?: boolean;
+  /** More route paths to the JSON handler, e.g. JSSocket's '@handler' and '<handler' (like startCore's). */
+  handlerPaths?: readonly string[];
 }
 
 export interface Mongrel2HandlerInfo {
@@ -430,7 +432,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
       TNET_RECV_PORT: ports.tnetRecv,
       TNET_SEND_IDENT: tnetHandler.sendIdent,
       FLOW_CONTROL: flowControl ? 1 : 0,
-      ROOT_ROUTE: opts.rootRoute ? "'/': handler_json," : '',
+      ROOT_ROUTE: [...(opts.rootRoute ? ['/'] : []), ...(opts.handlerPaths ?? [])].map((p) => `'${p}': handler_json,`).join(' '),
       UPLOAD_STREAM: opts.uploadStream ? 1 : 0,
     });
     const confPath = path.join(home, 'mongrel2.conf');
