@@ -94,16 +94,17 @@ export class TestHandler {
   readonly #loop: Promise<void>;
 
   private constructor(peer: UploadPeer) {
-    this.conn = new Connection({
+    const conn = new Connection({
       sendSpec: peer.handler.sendSpec,
       recvSpec: peer.handler.recvSpec,
       logger: pino({ level: 'silent' }),
       uploads: { dir: peer.uploadDir, root: peer.root },
     });
-    this.conn.on('disconnect', (n) => this.disconnects.push(n));
+    this.conn = conn;
+    conn.on('disconnect', (n) => this.disconnects.push(n));
     this.#loop = (async () => {
       for (;;) {
-        const req = await this.conn.recv();
+        const req = await conn.recv();
         if (req === undefined) return;
         this.requests.push(req);
       }
