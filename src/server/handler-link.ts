@@ -9,8 +9,15 @@
  * handler connected they wait (as Mongrel2's blocking send does). The queue
  * is bounded (`limits.handler_queue`): past it `send` refuses and the caller
  * answers 502.
+ *
+ * Both directions run with a 0 timeout, so zeromq.js tries the operation at
+ * once (no ZMQ_EVENTS poll, i.e. no syscall, per message) and settles the
+ * promise synchronously; only on EAGAIN does the link switch that socket to
+ * an infinite timeout for ONE operation, which zeromq.js then completes when
+ * the socket's fd says it can. The next operation starts only after the
+ * previous one settled, so order is kept.
  */
-import { Push, Subscriber } from 'zeromq';
+import { Push, Subscriber, type Socket } from 'zeromq';
 import type { HandlerTarget } from '../config/types.js';
 import type { Logger } from '../handler/logger.js';
 
@@ -30,6 +37,9 @@ interface SubLink {
   loop?: Promise<void>;
 }
 
+/** Replies handled back to back before the event loop gets a turn. */
+const RECEIVES_PER_TURN = 256;
+
 export type ReplySink = (frame: Buffer, from: HandlerTarget) => void;
 
 export class HandlerLinks {
@@ -45,12 +55,12 @@ export class HandlerLinks {
     for (const t of targets) {
       if (!this.pushes.has(t.sendSpec)) {
         // Mongrel2 sets send_ident as the PUSH identity, which has no effect on PUSH; it goes in each message instead.
-        const socket = new Push({ linger: 0 });
+        const socket = new Push({ linger: 0, sendTimeout: 0 });
         this.pushes.set(t.sendSpec, { spec: t.sendSpec, socket, queue: [], sending: false, closed: false });
       }
       const sub = this.subs.get(t.recvSpec);
       if (!sub) {
-        const socket = new Subscriber({ linger: 0 });
+        const socket = new Subscriber({ linger: 0, receiveTimeout: 0 });
         socket.subscribe(t.recvIdent);
         this.subs.set(t.recvSpec, { spec: t.recvSpec, socket, owner: t });
       } else if (sub.owner.recvIdent !== t.recvIdent) {
@@ -74,7 +84,12 @@ export class HandlerLinks {
   private async receive(sub: SubLink): Promise<void> {
     try {
       // Mongrel2 reads one part at a time: each part is a reply of its own.
-      for await (const parts of sub.socket) {
+      let inARow = 0;
+      while (!sub.socket.closed) {
+        // Receives that succeed at once resolve synchronously: let client I/O in now and then.
+        if (++inARow % RECEIVES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+        const parts = await settle(sub.socket, (ms) => (sub.socket.receiveTimeout = ms), () => sub.socket.receive());
+        if (parts === undefined) break;
         for (const part of parts) {
           try {
             this.onReply(part, sub.owner);
@@ -107,7 +122,7 @@ export class HandlerLinks {
     try {
       while (link.queue.length > 0 && !link.closed) {
         const msg = link.queue[0]!;
-        await link.socket.send(msg);
+        await settle(link.socket, (ms) => (link.socket.sendTimeout = ms), () => link.socket.send(msg));
         link.queue.shift();
       }
     } catch (err) {
@@ -126,5 +141,27 @@ export class HandlerLinks {
     }
     for (const sub of this.subs.values()) sub.socket.close();
     await Promise.all([...this.subs.values()].map((s) => s.loop));
+  }
+}
+
+/**
+ * Runs a socket operation that has a 0 timeout; on EAGAIN (nothing to read /
+ * no peer can take it) runs it once more with no timeout, which waits.
+ * Undefined when the socket was closed meanwhile.
+ */
+async function settle<T>(socket: Socket, timeout: (ms: number) => void, op: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await op();
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'EAGAIN' || socket.closed) throw err;
+  }
+  timeout(-1);
+  try {
+    return await op();
+  } catch (err) {
+    if (socket.closed && (err as { code?: unknown }).code === 'EAGAIN') return undefined;
+    throw err;
+  } finally {
+    if (!socket.closed) timeout(0);
   }
 }
