@@ -3,6 +3,11 @@
  * log (a pino Logger). Both append, write asynchronously through sonic-boom
  * (pino.destination), so a slow disk never blocks the event loop, and both
  * reopen their path on demand: SIGHUP log rotation, as in Mongrel2.
+ *
+ * Access-log lines are batched (one line per request would be one write,
+ * i.e. one thread-pool job, per request): they go to the file once
+ * BATCH_BYTES are pending or BATCH_MS after the first pending line, and
+ * before a reopen, a close or the process exiting.
  */
 import { once } from 'node:events';
 import { pino, type LevelWithSilent } from 'pino';
@@ -11,10 +16,19 @@ import { formatAccessLine, type AccessLogEntry } from './access-log.js';
 
 /** Lines held in memory while the disk is slower than the traffic; beyond this they are dropped and counted. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** A batched file writes once this much is pending... */
+const BATCH_BYTES = 16 * 1024;
+/** ...or this long after the first pending line. */
+const BATCH_MS = 100;
 
 export interface LogFileOptions {
   /** Errors after opening (write failures, a failed reopen). Default: one line on stderr. */
   onError?: (err: Error) => void;
+}
+
+interface OpenOptions extends LogFileOptions {
+  /** Hold writes for up to BATCH_MS / BATCH_BYTES. */
+  batch?: boolean;
 }
 
 type SonicBoom = ReturnType<typeof pino.destination>;
@@ -23,16 +37,37 @@ type SonicBoom = ReturnType<typeof pino.destination>;
 class LogFile {
   private readonly boom: SonicBoom;
   private closed: Promise<void> | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** A reopen not finished yet: sonic-boom drops an end() that comes while a write delays the reopen. */
+  private reopening = false;
+  /** Hands what is pending to sonic-boom and writes it synchronously: nothing logged is lost on exit. */
+  private readonly onExit = (): void => {
+    this.flush();
+    try {
+      this.boom.flushSync();
+    } catch {
+      // not open or already closed: nothing more can be written
+    }
+  };
 
   private constructor(
     readonly path: string,
     boom: SonicBoom,
+    private readonly batch: boolean,
   ) {
     this.boom = boom;
+    const reopened = (): void => {
+      this.reopening = false;
+    };
+    boom.on('ready', reopened);
+    boom.on('error', reopened);
+    if (batch) process.once('exit', this.onExit);
   }
 
   /** Resolves once the file is open; rejects (with the path in the message) when it cannot be. */
-  static async open(path: string, options: LogFileOptions): Promise<LogFile> {
+  static async open(path: string, options: OpenOptions): Promise<LogFile> {
     const boom = pino.destination({ dest: path, append: true, sync: false, minLength: 0, maxLength: MAX_BUFFERED_BYTES, contentMode: 'buffer' });
     try {
       await once(boom, 'ready');
@@ -44,25 +79,54 @@ class LogFile {
     }
     const onError = options.onError ?? ((err: Error) => process.stderr.write(`m2bridge: log file ${path}: ${err.message}\n`));
     boom.on('error', onError);
-    return new LogFile(path, boom);
+    return new LogFile(path, boom, options.batch === true);
   }
 
   write(bytes: Buffer): void {
     if (this.closed) return;
+    if (!this.batch) return this.hand(bytes);
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= BATCH_BYTES) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), BATCH_MS).unref();
+  }
+
+  /** Passes the pending batch on to sonic-boom, which writes it at once. */
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pendingBytes === 0) return;
+    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.hand(bytes);
+  }
+
+  private hand(bytes: Buffer): void {
     // sonic-boom's typings only know its utf8 mode; in buffer mode write takes Buffers.
     (this.boom.write as unknown as (data: Buffer) => boolean).call(this.boom, bytes);
   }
 
-  /** Reopens the same path (a rotated file is left to its new name); writes queued meanwhile go to the new file. */
+  /** Reopens the same path (a rotated file is left to its new name); lines written before go to the old file at the latest. */
   reopen(): void {
-    if (!this.closed) this.boom.reopen();
+    if (this.closed) return;
+    this.flush();
+    this.reopening = true;
+    this.boom.reopen();
   }
 
   /** Flushes everything written so far, then closes the file. Idempotent. */
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
+      this.flush();
+      process.off('exit', this.onExit);
       this.boom.once('close', () => resolve());
-      this.boom.end();
+      if (!this.reopening) return void this.boom.end();
+      const end = (): void => {
+        this.boom.off('ready', end).off('error', end);
+        this.boom.end();
+      };
+      this.boom.once('ready', end).once('error', end);
     });
     return this.closed;
   }
@@ -73,7 +137,7 @@ export class AccessLog {
   private constructor(private readonly file: LogFile) {}
 
   static async open(path: string, options: LogFileOptions = {}): Promise<AccessLog> {
-    return new AccessLog(await LogFile.open(path, options));
+    return new AccessLog(await LogFile.open(path, { ...options, batch: true }));
   }
 
   get path(): string {
