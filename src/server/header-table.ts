@@ -23,10 +23,12 @@ export function fnv1a(name: string): number {
   return acc;
 }
 
+/** A kazlib hnode: chains are singly linked lists, as in hash.c. */
 interface Node {
   readonly key: string;
   readonly hkey: number;
   values: string[];
+  next: Node | undefined;
 }
 
 const INIT_SIZE = 64;
@@ -39,7 +41,8 @@ export interface DroppedHeader {
 
 /** A kazlib-ordered multi-map of header values. */
 export class HeaderTable {
-  private chains: Node[][] = Array.from({ length: INIT_SIZE }, () => []);
+  /** Chain heads; one array per table, nodes linked through `next`. */
+  private chains: Array<Node | undefined> = new Array<Node | undefined>(INIT_SIZE).fill(undefined);
   private mask = INIT_SIZE - 1;
   private highmark = INIT_SIZE * 2;
   private count = 0;
@@ -48,12 +51,14 @@ export class HeaderTable {
   constructor(private readonly maxCount: number) {}
 
   private find(key: string, hkey: number): Node | undefined {
-    return this.chains[hkey & this.mask]!.find((n) => n.hkey === hkey && n.key === key);
+    for (let n = this.chains[hkey & this.mask]; n !== undefined; n = n.next) if (n.hkey === hkey && n.key === key) return n;
+    return undefined;
   }
 
-  private insert(node: Node): void {
+  private insert(key: string, hkey: number, value: string): void {
     if (this.count >= this.highmark) this.grow();
-    this.chains[node.hkey & this.mask]!.unshift(node);
+    const c = hkey & this.mask;
+    this.chains[c] = { key, hkey, values: [value], next: this.chains[c] };
     this.count++;
   }
 
@@ -62,9 +67,14 @@ export class HeaderTable {
     const n = this.chains.length;
     const mask = (this.mask << 1) | 1;
     const exposed = mask ^ this.mask;
-    const next: Node[][] = Array.from({ length: n * 2 }, () => []);
+    const next = new Array<Node | undefined>(n * 2).fill(undefined);
     for (let c = 0; c < n; c++) {
-      for (const node of this.chains[c]!) next[c + (node.hkey & exposed ? n : 0)]!.unshift(node);
+      for (let node = this.chains[c], after: Node | undefined; node !== undefined; node = after) {
+        after = node.next;
+        const to = c + (node.hkey & exposed ? n : 0);
+        node.next = next[to];
+        next[to] = node;
+      }
     }
     this.chains = next;
     this.mask = mask;
@@ -80,7 +90,7 @@ export class HeaderTable {
     }
     const hkey = fnv1a(key);
     const node = this.find(key, hkey);
-    if (node === undefined) this.insert({ key, hkey, values: [value] });
+    if (node === undefined) this.insert(key, hkey, value);
     else if (node.values.length < MAX_DUPE_HEADERS) node.values.push(value);
     else this.dropped.push({ name: key, reason: 'duplicates' });
   }
@@ -89,17 +99,19 @@ export class HeaderTable {
   replace(key: string, value: string): void {
     const hkey = fnv1a(key);
     const node = this.find(key, hkey);
-    if (node === undefined) this.insert({ key, hkey, values: [value] });
+    if (node === undefined) this.insert(key, hkey, value);
     else node.values = [value];
   }
 
   remove(key: string): void {
     const hkey = fnv1a(key);
-    const chain = this.chains[hkey & this.mask]!;
-    const at = chain.findIndex((n) => n.hkey === hkey && n.key === key);
-    if (at >= 0) {
-      chain.splice(at, 1);
+    const c = hkey & this.mask;
+    for (let n = this.chains[c], prev: Node | undefined; n !== undefined; prev = n, n = n.next) {
+      if (n.hkey !== hkey || n.key !== key) continue;
+      if (prev === undefined) this.chains[c] = n.next;
+      else prev.next = n.next;
       this.count--;
+      return;
     }
   }
 
@@ -111,12 +123,22 @@ export class HeaderTable {
     return this.find(key, fnv1a(key)) !== undefined;
   }
 
+  /** Calls `fn` per name in Mongrel2's JSON order (chains 0..n-1, each head to tail). */
+  forEach(fn: (key: string, values: readonly string[]) => void): void {
+    const chains = this.chains;
+    for (let c = 0; c < chains.length; c++) for (let n = chains[c]; n !== undefined; n = n.next) fn(n.key, n.values);
+  }
+
   keys(): string[] {
-    return this.chains.flatMap((chain) => chain.map((n) => n.key));
+    const out: string[] = [];
+    this.forEach((k) => out.push(k));
+    return out;
   }
 
   /** In Mongrel2's JSON order; duplicated names as arrays. */
   entries(): Array<[string, TableValue]> {
-    return this.chains.flatMap((chain) => chain.map((n): [string, TableValue] => [n.key, n.values.length > 1 ? [...n.values] : n.values[0]!]));
+    const out: Array<[string, TableValue]> = [];
+    this.forEach((k, values) => out.push([k, values.length > 1 ? [...values] : values[0]!]));
+    return out;
   }
 }
