@@ -71,16 +71,20 @@ export class Inbox<T> {
     return this.#items.some(pred);
   }
 
-  /** Removes and returns the first item matching `pred`; rejects after `ms`. */
-  async take(pred: (item: T) => boolean, what: string, ms = 10_000): Promise<T> {
+  /** Removes and returns the first item matching `pred`; rejects after `ms`, or when `signal` aborts. */
+  async take(pred: (item: T) => boolean, what: string, ms = 10_000, signal?: AbortSignal): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {
       const at = this.#items.findIndex(pred);
       if (at >= 0) return this.#items.splice(at, 1)[0]!;
+      if (signal?.aborted) throw new Error(`stopped waiting for ${what}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`not seen within ${ms} ms: ${what}`);
       const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      signal?.addEventListener('abort', stop, { once: true });
       await Promise.race([new Promise<void>((r) => this.#waiters.push(r)), sleep(left, undefined, { signal: ac.signal }).catch(() => undefined)]);
+      signal?.removeEventListener('abort', stop);
       ac.abort();
     }
   }
@@ -131,8 +135,8 @@ export class TestHandler {
   }
 
   /** The next message on `path` (of `connId` when given). */
-  next(urlPath: string, what: string, connId?: number, ms?: number): Promise<Request> {
-    return this.requests.take((r) => r.path === urlPath && (connId === undefined || r.connId === connId), what, ms);
+  next(urlPath: string, what: string, connId?: number, ms?: number, signal?: AbortSignal): Promise<Request> {
+    return this.requests.take((r) => r.path === urlPath && (connId === undefined || r.connId === connId), what, ms, signal);
   }
 
   async stop(): Promise<void> {

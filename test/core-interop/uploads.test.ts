@@ -151,8 +151,8 @@ for (const [kind, name] of SERVERS) {
       assert.deepEqual(listUploads(peer), []);
     });
 
-    test('a chunked body, however small, is de-chunked into a temp file (transfer-encoding kept)', async () => {
-      for (const chunks of [[Buffer.from('hello'), Buffer.from(' world')], Array.from({ length: 5 }, () => randomBytes(64 * 1024))]) {
+    test('a chunked body, however small (even empty), is de-chunked into a temp file (transfer-encoding kept)', async () => {
+      for (const chunks of [[Buffer.from('hello'), Buffer.from(' world')], [], Array.from({ length: 5 }, () => randomBytes(64 * 1024))]) {
         const whole = Buffer.concat(chunks);
         const client = await startUpload(peer.httpPort, { path: '/handler/chunked', chunks });
         const start = await takeStart(h, '/handler/chunked');
@@ -196,14 +196,17 @@ for (const [kind, name] of SERVERS) {
       assert.equal(h.requests.has((r) => r.connId === start.connId), false, 'no done message');
     });
 
-    test('forged x-mongrel2-upload-* headers on a small body: passed through by Mongrel2 (openUpload refuses), dropped by our core', async () => {
+    test('forged x-mongrel2-upload-* (and UPLOAD_STREAM) headers on a small body: passed through by Mongrel2 (openUpload refuses), dropped by our core', async () => {
       const client = await startUpload(peer.httpPort, {
         path: '/handler/forged',
         body: Buffer.from('hello'),
-        headers: ['X-Mongrel2-Upload-Start: /etc/passwd', 'X-Mongrel2-Upload-Done: /etc/passwd'],
+        headers: ['X-Mongrel2-Upload-Start: /etc/passwd', 'X-Mongrel2-Upload-Done: /etc/passwd', 'UPLOAD_STREAM: 7', 'UPLOAD_STREAM_DONE: 1'],
       });
       const req = asHttp(await h.next('/handler/forged', 'the forged request'), 'the forged request');
       assert.equal(req.body.toString(), 'hello');
+      // Both servers lower-case client header names, so the upper-case stream keys cannot be forged.
+      assert.equal(req.headers.UPLOAD_STREAM, undefined);
+      assert.equal(req.headers.upload_stream, '7');
       if (kind === 'mongrel2') {
         assert.deepEqual(req.upload, { mode: 'file', phase: 'done', start: '/etc/passwd', done: '/etc/passwd' });
         await assert.rejects(h.conn.openUpload(req), (err: Error) => err instanceof UploadError && /not accessible|outside the upload directory/.test(err.message));
@@ -262,6 +265,33 @@ for (const [kind, name] of SERVERS) {
       assert.equal(got.md5, md5(body));
       assert.equal((await client.response()).status, 200);
       client.destroy();
+    });
+
+    test('an HTTP chunk over 100 KiB ends the upload: Mongrel2 closes without a response, our core answers 400; both remove the file and notify', async () => {
+      const client = await startUpload(peer.httpPort, { path: '/handler/big-chunk', chunks: [randomBytes(100 * 1024 + 1)] });
+      const start = await takeStart(h, '/handler/big-chunk');
+      const disk = peer.hostPath(String(start.headers['x-mongrel2-upload-start']));
+      await client.waitClosed();
+      const res = await client.response().catch(() => undefined);
+      if (kind === 'mongrel2') assert.equal(res, undefined, 'no response, only 100 Continue');
+      else assert.equal(res?.status, 400);
+      await h.disconnects.take((n) => n.connId === start.connId, `the disconnect notice for ${start.connId}`);
+      assert.ok(await removedWithin(disk), `${disk} removed by the server`);
+      assert.equal(h.requests.has((r) => r.connId === start.connId), false, 'no done message');
+    });
+
+    test('four 1 MB uploads at once: each its own temp file, each md5 matches', async () => {
+      const bodies = Array.from({ length: 4 }, () => randomBytes(1024 * 1024));
+      const clients = await Promise.all(bodies.map((body, i) => startUpload(peer.httpPort, { path: `/handler/many-${i}`, body })));
+      const starts = await Promise.all(bodies.map((_, i) => takeStart(h, `/handler/many-${i}`)));
+      assert.equal(new Set(starts.map((s) => s.headers['x-mongrel2-upload-start'])).size, 4, 'four different files');
+      const got = await Promise.all(starts.map(async (start) => consumeUpload(h, await takeDone(h, start))));
+      assert.deepEqual(got.map((g) => g.md5), bodies.map(md5));
+      for (const c of clients) {
+        assert.equal((await c.response()).status, 200);
+        c.destroy();
+      }
+      assert.deepEqual(listUploads(peer), []);
     });
 
     test('body in the same read as the head (no Expect): Mongrel2 1.12.2 corrupts 40 bytes of the temp file, our core does not', async () => {
@@ -374,17 +404,44 @@ for (const [kind, name] of SERVERS) {
       assert.deepEqual(listUploads(peer), []);
     });
 
-    test('a chunked body streams too: the first message is empty, the last piece says done', async () => {
-      const chunks = [randomBytes(1000), randomBytes(5000), randomBytes(1)];
-      const whole = Buffer.concat(chunks);
-      const client = await startUpload(peer.httpPort, { path: '/handler/stream-chunked', chunks });
-      const got = await takeStream(h, '/handler/stream-chunked');
-      assert.equal(got.first.body.length, 0);
-      assert.equal(got.first.headers['transfer-encoding'], 'chunked');
-      assert.equal(md5(got.body), md5(whole));
-      await h.conn.replyHttp(got.first, 'ok');
-      assert.equal((await client.response()).status, 200);
+    test('a chunked body streams too (even an empty one): the first message is empty, the last piece says done', async () => {
+      for (const chunks of [[randomBytes(1000), randomBytes(5000), randomBytes(1)], []]) {
+        const whole = Buffer.concat(chunks);
+        const client = await startUpload(peer.httpPort, { path: '/handler/stream-chunked', chunks });
+        const got = await takeStream(h, '/handler/stream-chunked');
+        assert.equal(got.first.body.length, 0);
+        assert.equal(got.first.headers['transfer-encoding'], 'chunked');
+        assert.ok(got.pieces >= 1, 'the end comes as a piece of its own');
+        assert.equal(md5(got.body), md5(whole));
+        await h.conn.replyHttp(got.first, 'ok');
+        assert.equal((await client.response()).status, 200);
+        client.destroy();
+      }
+    });
+
+    test('a client that leaves mid-stream: the disconnect notice comes (the handler keeps granting), never a done piece', async () => {
+      const sent = 50_000;
+      const client = await startUpload(peer.httpPort, { path: '/handler/stream-leave', body: randomBytes(MB5), sendOnly: sent });
+      const first = asHttp(await h.next('/handler/stream-leave', 'the first message'), 'the first message');
       client.destroy();
+      // Mongrel2 only notices the close when it reads again, i.e. after credits; our core notices at once.
+      const noticed = new AbortController();
+      const gone = h.disconnects.take((n) => n.connId === first.connId, `the disconnect notice for ${first.connId}`, 20_000).finally(() => noticed.abort());
+      let received = first.body.length;
+      await h.conn.grantUploadCredits(first, WINDOW);
+      for (;;) {
+        const piece = await h.next('/handler/stream-leave', 'a piece', first.connId, 20_000, noticed.signal).catch((err: Error) => {
+          if (noticed.signal.aborted) return undefined;
+          throw err;
+        });
+        if (piece === undefined) break;
+        assert.equal(piece.kind, 'upload-chunk');
+        assert.equal(piece.kind === 'upload-chunk' && piece.done, false, 'never done');
+        received += piece.body.length;
+        await h.conn.grantUploadCredits(piece, Math.max(1, piece.body.length));
+      }
+      await gone;
+      assert.ok(received <= sent, `at most what was sent arrived (${received} of ${sent})`);
     });
 
     test('body in the same read as the head (no Expect): Mongrel2 1.12.2 sends more than content_length first and corrupts it; our core does not', async () => {
