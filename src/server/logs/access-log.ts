@@ -7,31 +7,36 @@
  * (UTF-8, as in the config); method, path and version are written as the
  * latin1 bytes the parser decoded, so the log holds what the client sent.
  */
-import { encode } from '../../protocol/tnetstring.js';
 import type { AccessLogEntry } from '../types.js';
 
 export type { AccessLogEntry };
 
 const NUMERIC = ['remotePort', 'time', 'status', 'size'] as const;
-const NEWLINE = Buffer.from('\n', 'latin1');
+
+/** The host name's UTF-8 bytes as a latin1 string (one char per byte); hosts are few, so the last one is kept. */
+let lastHost = '';
+let lastHostBytes = '';
+function utf8AsLatin1(host: string): string {
+  if (host !== lastHost) {
+    lastHostBytes = Buffer.from(host, 'utf8').toString('latin1');
+    lastHost = host;
+  }
+  return lastHostBytes;
+}
+
+/** A tnetstring string of latin1 text: its length is its byte count. */
+const str = (s: string): string => `${s.length}:${s},`;
+const int = (n: number): string => {
+  const digits = String(n);
+  return `${digits.length}:${digits}#`;
+};
 
 /** The exact bytes of one access-log line, newline included. Throws RangeError naming a field that is not a safe integer. */
 export function formatAccessLine(entry: AccessLogEntry): Buffer {
   for (const field of NUMERIC) {
     if (!Number.isSafeInteger(entry[field])) throw new RangeError(`access log: ${field} must be an integer, got ${String(entry[field])}`);
   }
-  // Wire fields keep their bytes: latin1 round-trips what the parser decoded.
-  const wire = (s: string): Buffer => Buffer.from(s, 'latin1');
-  const line = encode([
-    entry.host,
-    wire(entry.remoteAddr),
-    entry.remotePort,
-    entry.time,
-    wire(entry.method),
-    wire(entry.path),
-    wire(entry.version),
-    entry.status,
-    entry.size,
-  ]);
-  return Buffer.concat([line, NEWLINE]);
+  // Built as latin1 text, one char per byte: wire fields keep the bytes the parser decoded.
+  const items = str(utf8AsLatin1(entry.host)) + str(entry.remoteAddr) + int(entry.remotePort) + int(entry.time) + str(entry.method) + str(entry.path) + str(entry.version) + int(entry.status) + int(entry.size);
+  return Buffer.from(`${items.length}:${items}]\n`, 'latin1');
 }
