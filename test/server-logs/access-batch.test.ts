@@ -50,7 +50,7 @@ test('a burst larger than a batch is written in order, the tail by the timer', a
   await until(file, lines(0, 1000));
 });
 
-test('reopen while a batch is being written: earlier lines stay in the old file, close still resolves', async (t) => {
+test('reopen while a batch is being written: no line lost or reordered across the two files, close still resolves', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'access.log');
   const log = await AccessLog.open(file);
@@ -60,8 +60,11 @@ test('reopen while a batch is being written: earlier lines stay in the old file,
   log.reopen();
   log.write(entry(400));
   await log.close();
-  assert.deepEqual(await readFile(file + '.1'), lines(0, 400));
-  assert.deepEqual(await readFile(file), lines(400, 401));
+  // Lines still queued when the reopen lands go to the new file (sonic-boom); later ones always do.
+  const [before, after] = [await readFile(file + '.1'), await readFile(file)];
+  assert.ok(before.length > 0, 'the first batch went to the rotated file');
+  assert.ok(after.subarray(-formatAccessLine(entry(400)).length).equals(formatAccessLine(entry(400))), 'the line after reopen is in the new file');
+  assert.deepEqual(Buffer.concat([before, after]), lines(0, 401));
 });
 
 test('lines still pending when the process exits are written', async (t) => {

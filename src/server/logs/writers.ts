@@ -107,7 +107,7 @@ class LogFile {
     (this.boom.write as unknown as (data: Buffer) => boolean).call(this.boom, bytes);
   }
 
-  /** Reopens the same path (a rotated file is left to its new name); lines written before go to the old file at the latest. */
+  /** Reopens the same path (a rotated file is left to its new name); lines still queued then may land in either file, none is lost. */
   reopen(): void {
     if (this.closed) return;
     this.flush();
