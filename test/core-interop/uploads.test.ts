@@ -24,6 +24,7 @@ import {
   listUploads,
   removedWithin,
   requestHead,
+  chunkedBody,
   startUpload,
   startUploadPeer,
   type UploadPeer,
@@ -268,9 +269,13 @@ for (const [kind, name] of SERVERS) {
     });
 
     test('an HTTP chunk over 100 KiB ends the upload: Mongrel2 closes without a response, our core answers 400; both remove the file and notify', async () => {
-      const client = await startUpload(peer.httpPort, { path: '/handler/big-chunk', chunks: [randomBytes(100 * 1024 + 1)] });
+      // A good chunk first and the big one only after the start message: our core creates the file
+      // asynchronously, and a bad chunk before that ends the request before the handler hears of it.
+      const big = randomBytes(100 * 1024 + 1);
+      const client = await startUpload(peer.httpPort, { path: '/handler/big-chunk', chunks: [Buffer.from('hello'), big], sendOnly: 10 });
       const start = await takeStart(h, '/handler/big-chunk');
       const disk = peer.hostPath(String(start.headers['x-mongrel2-upload-start']));
+      client.write(chunkedBody([big]));
       await client.waitClosed();
       const res = await client.response().catch(() => undefined);
       if (kind === 'mongrel2') assert.equal(res, undefined, 'no response, only 100 Continue');
