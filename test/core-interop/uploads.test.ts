@@ -268,6 +268,21 @@ for (const [kind, name] of SERVERS) {
       client.destroy();
     });
 
+    test('keep-alive: a GET pipelined right behind a chunked upload is answered after it, on the same connection', async () => {
+      const client = await RawClient.open(peer.httpPort);
+      const body = randomBytes(3000);
+      client.write(Buffer.concat([Buffer.from(requestHead({ path: '/handler/pipelined', chunks: [body], expectContinue: false })), chunkedBody([body]), Buffer.from('GET /handler/after HTTP/1.1\r\nHost: localhost\r\n\r\n')]));
+      const start = await takeStart(h, '/handler/pipelined');
+      const got = await consumeUpload(h, await takeDone(h, start));
+      assert.equal(got.md5, md5(body));
+      const next = await h.next('/handler/after', 'the pipelined GET', start.connId);
+      await h.conn.replyHttp(next, 'after');
+      await client.until((b) => b.toString('latin1').endsWith('\r\n\r\nafter'), 'both answers');
+      const text = client.received.toString('latin1');
+      assert.ok(text.indexOf(`${body.length} ${md5(body)}`) < text.indexOf('after'), 'in order');
+      client.destroy();
+    });
+
     test('an HTTP chunk over 100 KiB ends the upload: Mongrel2 closes without a response, our core answers 400; both remove the file and notify', async () => {
       // A good chunk first and the big one only after the start message: our core creates the file
       // asynchronously, and a bad chunk before that ends the request before the handler hears of it.
@@ -422,6 +437,30 @@ for (const [kind, name] of SERVERS) {
         assert.equal((await client.response()).status, 200);
         client.destroy();
       }
+    });
+
+    test('the handler refuses at the first message (413 + close): the client gets the 413, no pieces, no notice', async () => {
+      const client = await startUpload(peer.httpPort, { path: '/handler/stream-refuse', body: randomBytes(MB5), sendOnly: 64 * 1024 });
+      const first = asHttp(await h.next('/handler/stream-refuse', 'the first message'), 'the first message');
+      await h.conn.replyHttp(first, 'too big\n', { status: 413, close: true });
+      await client.waitClosed();
+      assert.equal((await client.response()).status, 413);
+      await assertNoDisconnect(h, peer, first.connId);
+      assert.equal(h.requests.has((r) => r.connId === first.connId), false, 'no pieces');
+    });
+
+    test('keep-alive: after a streamed body and its answer, the connection takes the next request', async () => {
+      const body = randomBytes(5000);
+      const client = await startUpload(peer.httpPort, { path: '/handler/stream-keep', body });
+      const got = await takeStream(h, '/handler/stream-keep');
+      assert.equal(md5(got.body), md5(body));
+      await h.conn.replyHttp(got.first, 'one');
+      await client.until((b) => b.toString('latin1').endsWith('\r\n\r\none'), 'the first answer');
+      client.write('GET /handler/stream-keep-2 HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      const next = await h.next('/handler/stream-keep-2', 'the next request', got.first.connId);
+      await h.conn.replyHttp(next, 'two');
+      await client.until((b) => b.toString('latin1').endsWith('\r\n\r\ntwo'), 'the second answer');
+      client.destroy();
     });
 
     test('a client that leaves mid-stream: the disconnect notice comes (the handler keeps granting), never a done piece', async () => {
