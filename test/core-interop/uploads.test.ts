@@ -27,6 +27,7 @@ import {
   chunkedBody,
   startUpload,
   startUploadPeer,
+  type ServerKind,
   type UploadPeer,
 } from './upload-harness.js';
 
@@ -90,6 +91,21 @@ function assertMongrel2Corruption(differing: number[], head: string, end: number
   assert.ok(differing[0]! >= at && differing.at(-1)! < limit, `only bytes ${at}..${limit - 1} differ, got ${differing[0]}..${differing.at(-1)} (${differing.length} bytes)`);
 }
 
+/** Starts a peer and its handler before the suite's tests (handing both to `use`) and stops them after. */
+function usePeer(kind: ServerKind, opts: { stream: boolean }, use: (peer: UploadPeer, h: TestHandler) => void): void {
+  let peer: UploadPeer | undefined;
+  let h: TestHandler | undefined;
+  before(async () => {
+    peer = await startUploadPeer(kind, opts);
+    h = await TestHandler.start(peer);
+    use(peer, h);
+  });
+  after(async () => {
+    await h?.stop();
+    await peer?.stop();
+  });
+}
+
 /** Proves no disconnect notice came for `connId`: a later connection's notice arrives first (one PUSH socket keeps the order). */
 async function assertNoDisconnect(h: TestHandler, peer: UploadPeer, connId: number): Promise<void> {
   const probe = await RawClient.open(peer.httpPort);
@@ -106,13 +122,9 @@ for (const [kind, name] of SERVERS) {
   describe(`uploads through ${name} (temp files)`, { timeout: 180_000 }, () => {
     let peer: UploadPeer;
     let h: TestHandler;
-    before(async () => {
-      peer = await startUploadPeer(kind);
-      h = await TestHandler.start(peer);
-    });
-    after(async () => {
-      await h?.stop();
-      await peer?.stop();
+    usePeer(kind, { stream: false }, (p, handler) => {
+      peer = p;
+      h = handler;
     });
 
     test('a 5 MB body over limits.content_length: start, done, openUpload, md5 matches, file gone after', async () => {
@@ -399,13 +411,9 @@ for (const [kind, name] of SERVERS) {
   describe(`streaming uploads (upload.stream=1) through ${name}`, { timeout: 180_000 }, () => {
     let peer: UploadPeer;
     let h: TestHandler;
-    before(async () => {
-      peer = await startUploadPeer(kind, { stream: true });
-      h = await TestHandler.start(peer);
-    });
-    after(async () => {
-      await h?.stop();
-      await peer?.stop();
+    usePeer(kind, { stream: true }, (p, handler) => {
+      peer = p;
+      h = handler;
     });
 
     test('a 5 MB body arrives as upload-chunk messages paced by grantUploadCredits; md5 matches; no temp file', async () => {
