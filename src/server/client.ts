@@ -591,21 +591,46 @@ export class Client {
     if (!answer) return this.fail(404, `no Dir handler for ${head.path}`, { keepOpen: keepAlive(head) });
     this.log(host, head, answer.logStatus, answer.bytes);
     const close = answer.close || !keepAlive(head);
-    this.write(answer.head);
     const done = (): void => this.filtered('RESP_SENT', () => (close ? this.endAfterFlush() : this.responseDone()));
-    if (!answer.body) return done();
-    this.relay(answer.body, done, 'Dir body');
+    if (!answer.body) {
+      this.write(answer.head);
+      return done();
+    }
+    this.relay(answer.head, answer.body, done, 'Dir body', true);
   }
 
-  /** Writes `body` to the client with backpressure; `done` after its end, kill on error. */
-  private relay(body: Readable, done: () => void, what: string): void {
+  /**
+   * Writes `head`, then `body` with backpressure; `done` after its end, kill on
+   * error. With `withBody` the head goes out with the first body chunk, in one
+   * write: fewer syscalls, and a body that fails (or a connection that ends)
+   * before its first byte leaves no head without its body behind. Without it
+   * the head goes at once (a backend may take its time with the body).
+   */
+  private relay(head: Buffer, body: Readable, done: () => void, what: string, withBody: boolean): void {
+    let pending: Buffer | undefined = head;
+    if (!withBody) {
+      this.write(head);
+      pending = undefined;
+    }
     body.on('data', (chunk: Buffer) => {
-      if (!this.write(chunk)) {
+      let ok: boolean;
+      if (pending !== undefined) {
+        this.socket.cork();
+        this.write(pending);
+        pending = undefined;
+        ok = this.write(chunk);
+        this.socket.uncork();
+      } else ok = this.write(chunk);
+      if (!ok) {
         body.pause();
         this.socket.once('drain', () => body.resume());
       }
     });
-    body.once('end', done);
+    body.once('end', () => {
+      if (pending !== undefined) this.write(pending);
+      pending = undefined;
+      done();
+    });
     body.once('error', (err) => {
       this.host.log.error({ conn: this.id, err: err.message }, `${what} failed mid-response; closing`);
       this.kill();
@@ -648,8 +673,8 @@ export class Client {
       return;
     }
     if (res.error !== undefined) this.host.log.error({ conn: this.id, status: res.status, backend: res.error }, 'proxy answered the client itself');
-    this.write(res.head);
     if (res.upgrade) {
+      this.write(res.head);
       this.log(host, head, res.status, 0);
       return this.openTunnel(res.upgrade.socket, res.upgrade.head);
     }
@@ -658,8 +683,12 @@ export class Client {
       if (res.close) this.endAfterFlush();
       else this.responseDone();
     };
-    if (!res.body) return done();
-    this.relay(res.body, done, 'proxied body');
+    if (!res.body) {
+      this.write(res.head);
+      return done();
+    }
+    // A body that came with the head is already buffered: both go in one write.
+    this.relay(res.head, res.body, done, 'proxied body', res.body.readableLength > 0);
   }
 
   /** After a 101 from the backend: bytes go both ways until either side closes. */

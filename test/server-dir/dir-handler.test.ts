@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DirHandler } from '../../src/server/dir/index.js';
+import { SMALL_FILE_MAX } from '../../src/server/dir/cache.js';
 import { formatHttpDate } from '../../src/server/dir/http-date.js';
 import { MIMETYPES, dirTarget, fetchFrom, makeHandler, request, setMtime, tempDir, writeTree } from './helpers.js';
 import type { TestContext } from 'node:test';
@@ -475,20 +476,85 @@ describe('stat cache', () => {
     assert.equal(fresh.body.toString(), 'now twenty bytes....');
   });
 
-  test('cache_ttl 0: every request sees the current file', async (t) => {
+  test('cache_ttl 0: a path is re-stat\'ed once a whole second has passed (dir.c\'s time(NULL) granularity)', async (t) => {
     const { cwd, root } = await site(t);
-    const now = (MTIME + 100) * 1000;
+    let now = (MTIME + 100) * 1000 + 100;
     const h = makeHandler(cwd, { now: () => now });
     await fetchFrom(h, request('GET', '/static/ten.txt'));
     await fsp.rm(path.join(root, 'ten.txt'));
+    now += 800; // same second: the record answers
+    assert.equal((await h.serve(request('HEAD', '/static/ten.txt'))).status, 200);
+    now += 200; // the next second
     assert.equal((await h.serve(request('GET', '/static/ten.txt'))).status, 404);
   });
 
-  test('a cached record whose file changed is not served with a stale body', async (t) => {
+  test('a small file is served from memory once read whole, head and body in one buffer', async (t) => {
+    const { cwd } = await site(t);
+    const h = makeHandler(cwd, { now: () => (MTIME + 100) * 1000 });
+    const first = await h.serve(request('GET', '/static/ten.txt'));
+    assert.ok(first.body !== null, 'the first answer streams the file');
+    assert.equal((await fetchFrom(h, request('GET', '/static/ten.txt'))).body.toString(), TEN);
+    const second = await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal(second.res.body, null);
+    assert.equal(second.res.bytes, 10);
+    assert.equal(second.head.get('Content-Length'), '10');
+    assert.equal(second.body.toString(), TEN);
+    const range = await fetchFrom(h, request('GET', '/static/ten.txt', { Range: 'bytes=2-4' }));
+    assert.equal(range.res.status, 206);
+    assert.equal(range.res.body, null);
+    assert.equal(range.res.bytes, 3);
+    assert.equal(range.body.toString(), '234');
+    const head = await fetchFrom(h, request('HEAD', '/static/ten.txt'));
+    assert.equal(head.res.bytes, 0);
+    assert.equal(head.body.length, 0);
+  });
+
+  test('the in-memory Date still changes every second', async (t) => {
+    const { cwd } = await site(t);
+    let now = (MTIME + 100) * 1000;
+    const h = makeHandler(cwd, { now: () => now, target: { cacheTtl: 3600 } });
+    await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal((await fetchFrom(h, request('GET', '/static/ten.txt'))).head.get('Date'), formatHttpDate(MTIME + 100));
+    now += 1000;
+    const later = await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal(later.res.body, null);
+    assert.equal(later.head.get('Date'), formatHttpDate(MTIME + 101));
+  });
+
+  test('a file above SMALL_FILE_MAX is always streamed', async (t) => {
+    const { cwd, root } = await site(t);
+    await fsp.writeFile(path.join(root, 'big.bin'), Buffer.alloc(SMALL_FILE_MAX + 1, 0x61));
+    const h = makeHandler(cwd, { now: () => (MTIME + 100) * 1000 });
+    for (let i = 0; i < 2; i++) {
+      const { res, body } = await fetchFrom(h, request('GET', '/static/big.bin'));
+      assert.ok(res.body !== null);
+      assert.equal(body.length, SMALL_FILE_MAX + 1);
+    }
+  });
+
+  test('a file changed after it was cached in memory: the next second serves the new bytes', async (t) => {
+    const { cwd, root } = await site(t);
+    let now = (MTIME + 100) * 1000;
+    const h = makeHandler(cwd, { now: () => now });
+    await fetchFrom(h, request('GET', '/static/ten.txt'));
+    await fetchFrom(h, request('GET', '/static/ten.txt'));
+    await fsp.writeFile(path.join(root, 'ten.txt'), 'eleven.....');
+    // Within the second the cached version answers whole and consistent: its head and its bytes.
+    const old = await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal(old.head.get('Content-Length'), '10');
+    assert.equal(old.body.toString(), TEN);
+    now += 1000;
+    const fresh = await fetchFrom(h, request('GET', '/static/ten.txt'));
+    assert.equal(fresh.head.get('Content-Length'), '11');
+    assert.equal(fresh.body.toString(), 'eleven.....');
+  });
+
+  test('a cached record whose file changed is not streamed with a stale body', async (t) => {
     const { cwd, root } = await site(t);
     const now = (MTIME + 100) * 1000;
     const h = makeHandler(cwd, { now: () => now, target: { cacheTtl: 60 } });
-    await fetchFrom(h, request('GET', '/static/ten.txt'));
+    // HEAD: the record is cached, the file's bytes are not.
+    await fetchFrom(h, request('HEAD', '/static/ten.txt'));
     await fsp.writeFile(path.join(root, 'ten.txt'), 'changed!!!');
     const res = await h.serve(request('GET', '/static/ten.txt'));
     assert.equal(res.status, 200);

@@ -4,13 +4,13 @@
  * conditionals and single byte ranges added (reference/server-core.md §6).
  * The server gives us a parsed request and writes what we return.
  */
-import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { describeProblem, dirProblems, HEADER_VALUE } from '../../config/target-rules.js';
 import type { DirTarget } from '../../config/types.js';
 import { keepAliveFor } from '../http/body.js';
+import { RecordCache, SMALL_FILE_MAX, type FileRecord } from './cache.js';
 import { evaluatePreconditions, ifRangeAllows, type Validators } from './conditional.js';
 import {
   fileHead,
@@ -39,7 +39,7 @@ export interface DirRequest {
 
 export interface DirResponse {
   readonly status: number;
-  /** The complete response head; for the fixed error responses also their body. */
+  /** The complete response head; for the fixed error responses and files served from memory also their body. */
   readonly head: Buffer;
   /**
    * Body bytes to send after `head`, or null. It may fail (error event) when
@@ -60,31 +60,6 @@ export interface DirHandlerOptions {
   cwd?: string;
   /** Clock in ms (tests). */
   now?: () => number;
-}
-
-/** Mongrel2's FR_CACHE_SIZE. */
-const CACHE_SIZE = 32;
-
-interface FileRecord {
-  readonly fullPath: Buffer;
-  readonly stats: Stats;
-  /** Undefined for a directory. */
-  readonly fields: FileHeadFields | undefined;
-  loadedAt: number;
-}
-
-/** dir.c's eviction test: any of these changing means a different file. */
-function sameFile(a: Stats, b: Stats): boolean {
-  return (
-    a.mtimeMs === b.mtimeMs &&
-    a.ctimeMs === b.ctimeMs &&
-    a.uid === b.uid &&
-    a.gid === b.gid &&
-    a.mode === b.mode &&
-    a.size === b.size &&
-    a.ino === b.ino &&
-    a.dev === b.dev
-  );
 }
 
 /** The core's keep-alive rule (http/body.ts); the server also applies it to every Connection header. */
@@ -112,7 +87,7 @@ function bodiless(status: number, head: Buffer, close: boolean): DirResponse {
 }
 
 export class DirHandler {
-  private readonly cache = new Map<string, FileRecord>();
+  private readonly cache: RecordCache;
   private base: Buffer | undefined;
   private readonly now: () => number;
   private readonly cwd: string;
@@ -131,11 +106,11 @@ export class DirHandler {
     }
     this.now = options.now ?? Date.now;
     this.cwd = options.cwd ?? process.cwd();
+    this.cache = new RecordCache(target.cacheTtl, (key, nowSeconds) => this.resolve(key, nowSeconds));
   }
 
   async serve(req: DirRequest): Promise<DirResponse> {
-    const nowMs = this.now();
-    const now = Math.floor(nowMs / 1000);
+    const now = Math.floor(this.now() / 1000);
     const isHead = req.method === 'HEAD';
     if (req.method !== 'GET' && !isHead) return this.fixed(405, false);
 
@@ -145,7 +120,7 @@ export class DirHandler {
     if (!prefix.startsWith('/') || prefix.length > req.path.length || !req.path.startsWith(prefix)) {
       return this.fixed(404, isHead);
     }
-    const record = await this.lookup(req.path, nowMs);
+    const record = await this.cache.lookup(req.path, now);
     if (record === undefined) return this.fixed(404, isHead);
 
     const keepAliveClose = wantsClose(req);
@@ -186,12 +161,26 @@ export class DirHandler {
     const start = span?.start ?? 0;
     const end = span?.end ?? f.size - 1;
     const length = end - start + 1;
-    // A body that finds the file changed drops the cached record, so the retry gets a fresh stat.
-    const forget = (): void => {
-      if (this.cache.get(req.path) === record) this.cache.delete(req.path);
-    };
-    const body = isHead || length === 0 ? null : new FileRangeStream(record.fullPath, start, end, record.stats, forget);
     const status = span ? 206 : 200;
+    const sends = !isHead && length > 0;
+    const content = record.content;
+    if (content !== undefined && sends) {
+      // From memory: head and body in one buffer (one write); the whole 200 is kept for the rest of this second.
+      let bytes: Buffer;
+      if (span) bytes = Buffer.concat([fileHead(f, now, span), content.subarray(start, end + 1)]);
+      else if (record.full?.second === now) bytes = record.full.bytes;
+      else {
+        bytes = Buffer.concat([fileHead(f, now, undefined), content]);
+        record.full = { second: now, bytes };
+      }
+      return { status, head: bytes, body: null, close: keepAliveClose, logStatus: status, bytes: length };
+    }
+    const key = req.path;
+    // A body that finds the file changed drops the cached record, so the retry gets a fresh stat;
+    // one that read a small file whole leaves its bytes for the next requests.
+    const body = sends
+      ? new FileRangeStream(record.fullPath, start, end, record.stats, () => this.cache.forget(key, record), f.size <= SMALL_FILE_MAX ? (whole) => this.cache.keepContent(key, record, whole) : undefined)
+      : null;
     return {
       status,
       head: fileHead(f, now, span),
@@ -216,39 +205,13 @@ export class DirHandler {
     return this.base;
   }
 
-  /** A cached record still fresh (or re-stat'ed unchanged), else a fresh resolution. */
-  private async lookup(requestPath: string, nowMs: number): Promise<FileRecord | undefined> {
-    const cached = this.cache.get(requestPath);
-    if (cached !== undefined) {
-      this.cache.delete(requestPath); // re-inserted below: most recently used last
-      const fresh = nowMs - cached.loadedAt < this.target.cacheTtl * 1000;
-      const stats = fresh ? cached.stats : await fsp.stat(cached.fullPath).catch(() => undefined);
-      if (stats !== undefined && sameFile(stats, cached.stats)) {
-        if (!fresh) cached.loadedAt = nowMs;
-        this.remember(requestPath, cached);
-        return cached;
-      }
-    }
-    const record = await this.resolve(requestPath, nowMs);
-    if (record !== undefined) this.remember(requestPath, record);
-    return record;
-  }
-
-  private remember(requestPath: string, record: FileRecord): void {
-    this.cache.set(requestPath, record);
-    if (this.cache.size > CACHE_SIZE) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-  }
-
   /**
    * dir.c's Dir_resolve_file: base + decoded request part, realpath (resolves
    * `..` and symlinks; fails for a missing file), then the resolved path must
    * be the base or inside `base/` — dir.c's bare byte-prefix test would also
    * let `/static/../static2/x` through.
    */
-  private async resolve(requestPath: string, nowMs: number): Promise<FileRecord | undefined> {
+  private async resolve(requestPath: string, nowSeconds: number): Promise<FileRecord | undefined> {
     const base = await this.resolvedBase();
     if (base === undefined) return undefined;
     const suffix = targetSuffix(requestPath, this.routePrefix, this.target.indexFile);
@@ -257,7 +220,7 @@ export class DirHandler {
     if (fullPath === undefined || !isInside(fullPath, base)) return undefined;
     const stats = await fsp.stat(fullPath).catch(() => undefined);
     if (stats === undefined) return undefined;
-    if (stats.isDirectory()) return { fullPath, stats, fields: undefined, loadedAt: nowMs };
+    if (stats.isDirectory()) return { fullPath, stats, fields: undefined, loadedAt: nowSeconds, content: undefined, full: undefined };
     // FIFOs, sockets and devices are not served (reading a FIFO could block forever).
     if (!stats.isFile()) return undefined;
     const lastModified = Math.floor(stats.mtimeMs / 1000);
@@ -268,6 +231,6 @@ export class DirHandler {
       lastModified,
       size: stats.size,
     };
-    return { fullPath, stats, fields, loadedAt: nowMs };
+    return { fullPath, stats, fields, loadedAt: nowSeconds, content: undefined, full: undefined };
   }
 }

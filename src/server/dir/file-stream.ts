@@ -27,6 +27,8 @@ export class FileRangeStream extends Readable {
   private handle: fsp.FileHandle | undefined;
   private position: number;
   private readonly endExclusive: number;
+  /** False once anything rules out handing the whole file to onWhole. */
+  private wholeOk = true;
 
   constructor(
     readonly filePath: Buffer,
@@ -36,6 +38,8 @@ export class FileRangeStream extends Readable {
     private readonly identity: FileIdentity,
     /** Called when the file is found to differ from `identity` (the caller drops its cached stat). */
     private readonly onChanged: () => void = () => {},
+    /** Called with the file's bytes when the range is the whole file, read in one chunk and checked against `identity`. */
+    private readonly onWhole?: (content: Buffer) => void,
     highWaterMark = FILE_CHUNK_SIZE,
   ) {
     super({ highWaterMark });
@@ -66,6 +70,8 @@ export class FileRangeStream extends Readable {
         this.onChanged();
         throw new Error(`${this.filePath.toString()}: file changed between stat and read`);
       }
+      // Only a file exactly as the record says may be remembered whole.
+      if (st.size !== id.size) this.wholeOk = false;
     }
     const want = Math.min(size, this.readableHighWaterMark, this.endExclusive - this.position);
     if (want <= 0) {
@@ -79,6 +85,8 @@ export class FileRangeStream extends Readable {
       this.onChanged();
       throw new Error(`${this.filePath.toString()}: file shrank to ${this.position} bytes while being sent`);
     }
+    if (this.wholeOk && this.onWhole && this.start === 0 && bytesRead === this.identity.size && this.position === 0) this.onWhole(buf);
+    this.wholeOk = false;
     this.position += bytesRead;
     this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead));
   }
