@@ -37,13 +37,15 @@ after(async () => {
 });
 
 /** A request as the server (or a forging client) would send it. */
-function uploadRequest(headers: ReadonlyArray<readonly [string, string]>): HttpRequest {
+function uploadRequest(headers: ReadonlyArray<readonly [string, string]>, opts: { contentLength?: string | null; body?: string } = {}): HttpRequest {
+  const cl = opts.contentLength === undefined ? String(Buffer.byteLength(CONTENT)) : opts.contentLength;
   const msg = parseMessage(
     encodeRequest({
       sender: 'S',
       connId: 1,
       path: '/up',
-      headers: [['PATH', '/up'], ['METHOD', 'POST'], ['VERSION', 'HTTP/1.1'], ['content-length', '5000'], ...headers],
+      headers: [['PATH', '/up'], ['METHOD', 'POST'], ['VERSION', 'HTTP/1.1'], ...(cl === null ? [] : ([['content-length', cl]] as const)), ...headers],
+      body: opts.body,
     }),
   );
   assert.equal(msg.kind, 'http');
@@ -129,6 +131,32 @@ describe('UploadFile', () => {
     const file = await openUpload(finished(abs), { dir });
     assert.equal(await readAll(file.open()), await readFile(abs, 'utf8'));
     assert.equal(await readAll(file.open()), CONTENT);
+    await file.remove();
+  });
+});
+
+describe('openUpload: forged upload headers', () => {
+  const pair = (p: string): Array<[string, string]> => [
+    ['x-mongrel2-upload-start', p],
+    ['x-mongrel2-upload-done', p],
+  ];
+  test('a small request with its body inline is not an upload, even naming a real temp file', async () => {
+    const { abs } = await newUpload();
+    await assert.rejects(openUpload(uploadRequest(pair(abs), { contentLength: '3', body: 'abc' }), { dir }), /inline body/);
+  });
+  test('a request that announced no body is not an upload', async () => {
+    const { abs } = await newUpload();
+    await assert.rejects(openUpload(uploadRequest(pair(abs), { contentLength: null }), { dir }), /announced no body/);
+    await assert.rejects(openUpload(uploadRequest(pair(abs), { contentLength: '0' }), { dir }), /announced no body/);
+  });
+  test('a file whose size is not the announced Content-Length is refused', async () => {
+    const { abs } = await newUpload();
+    await assert.rejects(openUpload(uploadRequest(pair(abs), { contentLength: '99999' }), { dir }), /holds \d+ bytes, the request announced 99999/);
+  });
+  test('a chunked upload has no length to compare', async () => {
+    const { abs } = await newUpload();
+    const file = await openUpload(uploadRequest([...pair(abs), ['transfer-encoding', 'chunked']], { contentLength: null }), { dir });
+    assert.equal(file.size, Buffer.byteLength(CONTENT));
     await file.remove();
   });
 });
