@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { Request } from 'zeromq';
 import { loadConfigFile } from '../../src/config/load.js';
 import { encode } from '../../src/protocol/tnetstring.js';
 import { isAlive } from '../../src/server/process/pid-file.js';
-import { freePorts } from '../support/process.js';
+import { freePorts, isRoot, lookupUser } from '../support/process.js';
 
 const BIN = fileURLToPath(new URL('../../bin/mongrel2.js', import.meta.url));
 const UUID = 'f400bf85-4538-4f7a-8908-67e313d515c2';
@@ -177,6 +177,27 @@ describe('mongrel2 in the foreground and on bad input', () => {
       assert.equal(await exited, 0);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  test('as root with a chroot owned by another user, the server drops to that user after binding', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const db = await writeConf(home, port, 0);
+    const www = lookupUser('www-data');
+    const root = isRoot();
+    if (root && www) execFileSync('chown', ['-R', `${www.uid}:${www.gid}`, home]);
+    const child = spawn(process.execPath, [BIN, db, UUID], { cwd: home, stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until('the server to answer', async () => (await fetch(`http://127.0.0.1:${port}/static/hello.txt`).then((r) => r.status).catch(() => 0)) === 200);
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
+      // Not root: nothing to drop, the server keeps our uid.
+      assert.equal(uid, root && www ? www.uid : process.getuid!());
+      process.kill(child.pid!, 'SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      if (root) execFileSync('chown', ['-R', '0:0', home]);
     }
   });
 
