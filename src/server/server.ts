@@ -52,6 +52,8 @@ interface HostEntry {
 }
 
 const MAX_ID = 0xffffffff;
+/** Idle backend connections kept per Proxy target (each idle one costs a descriptor and a timer). */
+const PROXY_MAX_IDLE = 256;
 
 class Core implements CoreServer, ClientHost {
   readonly settings: ServerSettings;
@@ -230,7 +232,8 @@ class Core implements CoreServer, ClientHost {
   proxy(target: ProxyTarget): ProxyHandler {
     let proxy = this.proxies.get(target.id);
     if (!proxy) {
-      proxy = new ProxyHandler(target, { forwardedHeaders: this.settings.proxyForwardedHeaders, logger: this.log });
+      // Room to keep every backend connection a burst of clients had busy (Mongrel2 keeps one per client connection).
+      proxy = new ProxyHandler(target, { forwardedHeaders: this.settings.proxyForwardedHeaders, logger: this.log, maxIdlePerTarget: PROXY_MAX_IDLE });
       this.proxies.set(target.id, proxy);
     }
     return proxy;
