@@ -10,7 +10,10 @@
  * the first bin runs under bench/lib/cpu-profile.mjs and its top self-time
  * functions are printed), PERF (a file: `perf record -g` of the first bin's
  * first round; run with NODE_OPTIONS=--perf-basic-prof for JS frame names),
- * STRACE (a file: `strace -c -f` syscall counts of that same round).
+ * STRACE (a file: `strace -c -f` syscall counts of that same round), REF (1:
+ * also measure the bench's reference in the same rounds: nginx + its own FPM
+ * pool for fcgi, the Express app on node:http for app, the origin itself for
+ * http; 0 = skip).
  *
  * Each bin gets its own Mongrel2 (and, for fcgi, its own 2-worker FPM pool,
  * so kept FastCGI connections of one never starve the other); the measured
@@ -25,10 +28,11 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMongrel2 } from '../../test/support/mongrel2.js';
 import { startPhpFpm, PHP_DOCROOT } from '../../test/support/php-fpm.js';
+import { startNginx } from '../../test/support/nginx.js';
 import { startBridgeBin } from './bridge-bin.js';
 import { topSelf } from './profile-top.js';
 import { CLK_TCK, treeTicks } from './proc.js';
-import { checkHello, fmt, mean } from './report.js';
+import { checkHello, fmt, mean, ratio } from './report.js';
 import { parseWrk, runWrk } from './wrk.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -41,6 +45,7 @@ const FLOW = (process.env.FLOW ?? (MODE === 'app' ? '0' : '1')) !== '0';
 const PROFILE = process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefined;
 const PERF = process.env.PERF ? path.resolve(process.env.PERF) : undefined;
 const STRACE = process.env.STRACE ? path.resolve(process.env.STRACE) : undefined;
+const REF = (process.env.REF ?? '1') !== '0';
 if (!['app', 'fcgi', 'http'].includes(MODE)) throw new Error('MODE: app, fcgi or http');
 
 const stops: Array<() => Promise<unknown>> = [];
@@ -57,6 +62,20 @@ async function startOrigin(): Promise<string> {
   const port = /PORT (\d+)/.exec(line.toString())?.[1];
   if (!port) throw new Error(`origin: ${line.toString()}`);
   return `http://127.0.0.1:${port}`;
+}
+
+/** The Express app on node:http in its own process (the reference of bench/bridge-express.ts). */
+async function startExpressDirect(app: string): Promise<{ url: string; pid: number }> {
+  const js = `import(${JSON.stringify(app)}).then(({ default: app }) => require('node:http').createServer(app).listen(0, '127.0.0.1', function () { process.stdout.write('PORT ' + this.address().port + '\\n'); }));`;
+  const child: ChildProcess = spawn(process.execPath, ['-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
+  stops.push(async () => {
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = /PORT (\d+)/.exec(line.toString())?.[1];
+  if (!port) throw new Error(`express direct: ${line.toString()}`);
+  return { url: `http://127.0.0.1:${port}/hello`, pid: child.pid! };
 }
 
 function writeExpressApp(): string {
@@ -99,12 +118,26 @@ try {
     fronts.push({ bin, url: peer.baseUrl + urlPath, pid: bridge.child.pid!, stop: () => bridge.stop(), profileDir });
     if (process.env.SHOWLOG) stops.push(async () => process.stdout.write(bridge.log().split('\n').filter((l) => !l.startsWith('{')).join('\n')));
   }
+  if (REF) {
+    if (MODE === 'fcgi') {
+      const fpm = await startPhpFpm({ workers: 2, listen: 'unix' });
+      stops.push(() => fpm.stop());
+      const ngx = await startNginx({ fpm });
+      stops.push(() => ngx.stop());
+      fronts.push({ bin: 'reference: nginx + FPM', url: `${ngx.baseUrl}/hello.php`, pid: ngx.pid, stop: () => ngx.stop() });
+    } else if (MODE === 'app') {
+      const direct = await startExpressDirect(app!);
+      fronts.push({ bin: 'reference: Express on node:http', url: direct.url, pid: direct.pid, stop: async () => undefined });
+    } else {
+      fronts.push({ bin: 'reference: the origin itself', url: `${origin!}/hello`, pid: 0, stop: async () => undefined });
+    }
+  }
   for (const f of fronts) await checkHello(f.url, 4);
   for (const f of fronts) await runWrk(['-t2', `-c${CONNS}`, '-d2s', f.url], 40_000);
   const results = new Map<Front, Array<{ rps: number | null; p99: number | null; cpu: number | null }>>(fronts.map((f) => [f, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const f of fronts) {
-      const t0 = treeTicks(f.pid);
+      const t0 = f.pid ? treeTicks(f.pid) : 0;
       // PERF=file: an on-CPU profile (perf record) of the first bin's first round; start the bins with NODE_OPTIONS=--perf-basic-prof for JS names.
       const perf = PERF && round === 0 && f === fronts[0] ? spawn('perf', ['record', '-F', '1999', '-g', '-o', PERF, '-p', String(f.pid), '--', 'sleep', String(parseInt(DUR, 10))], { stdio: 'ignore' }) : undefined;
       // STRACE=file: syscall counts (strace -c -f) of the first bin's first round.
@@ -112,13 +145,20 @@ try {
       const w = parseWrk(await runWrk(['-t2', `-c${CONNS}`, `-d${DUR}`, '--latency', f.url], 60_000));
       if (perf && perf.exitCode === null) await once(perf, 'exit');
       if (strace && strace.exitCode === null) await once(strace, 'exit');
-      const cpu = w.requests ? (((treeTicks(f.pid) - t0) / CLK_TCK) * 1e6) / w.requests : null;
+      const cpu = w.requests && f.pid ? (((treeTicks(f.pid) - t0) / CLK_TCK) * 1e6) / w.requests : null;
       results.get(f)!.push({ rps: w.rps, p99: w.p99Ms, cpu });
-      process.stdout.write(`round ${round + 1} ${path.relative(ROOT, f.bin) || f.bin}: ${fmt(w.rps)} req/s p99 ${fmt(w.p99Ms, 2)} ms cpu ${fmt(cpu)} µs/req non2xx ${w.non2xx} errors ${w.socketErrors}\n`);
+      process.stdout.write(`round ${round + 1} ${f.bin.startsWith('reference') ? f.bin : path.relative(ROOT, f.bin)}: ${fmt(w.rps)} req/s p99 ${fmt(w.p99Ms, 2)} ms cpu ${fmt(cpu)} µs/req non2xx ${w.non2xx} errors ${w.socketErrors}\n`);
     }
   }
-  process.stdout.write(`\nMODE=${MODE} FLOW=${FLOW ? 1 : 0} DUR=${DUR} CONNS=${CONNS} load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n| bin | req/s | p99 ms | bridge CPU µs/req |\n|---|---:|---:|---:|\n`);
-  for (const [f, rs] of results) process.stdout.write(`| ${f.bin} | ${fmt(mean(rs.map((r) => r.rps)))} | ${fmt(mean(rs.map((r) => r.p99)), 2)} | ${fmt(mean(rs.map((r) => r.cpu)))} |\n`);
+  process.stdout.write(`\nMODE=${MODE} FLOW=${FLOW ? 1 : 0} DUR=${DUR} CONNS=${CONNS} load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n| bin | req/s | p99 ms | req/s ratio vs reference | p99 ratio vs reference | bridge (reference: server) CPU µs/req |\n|---|---:|---:|---:|---:|---:|\n`);
+  const ref = REF ? results.get(fronts[fronts.length - 1]!)! : undefined;
+  const refRps = ref ? mean(ref.map((r) => r.rps)) : null;
+  const refP99 = ref ? mean(ref.map((r) => r.p99)) : null;
+  for (const [f, rs] of results) {
+    const rps = mean(rs.map((r) => r.rps));
+    const p99 = mean(rs.map((r) => r.p99));
+    process.stdout.write(`| ${f.bin} | ${fmt(rps)} | ${fmt(p99, 2)} | ${fmt(ratio(rps, refRps), 2)} | ${fmt(ratio(p99, refP99), 2)} | ${fmt(mean(rs.map((r) => r.cpu)))} |\n`);
+  }
   for (const f of fronts) {
     if (!f.profileDir) continue;
     await f.stop();
