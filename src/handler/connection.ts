@@ -472,9 +472,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     return new Promise((resolve) => {
       this.#outbox.push({ bytes, resolve });
-      if (!this.#pumping) void this.#pump();
+      if (!this.#pumping && !this.#pumpScheduled) {
+        // Replies made in the same event-loop turn go out together: each burst
+        // wakes libzmq's I/O thread once instead of once per reply (on a busy
+        // machine every wake-up can cost the main thread its CPU).
+        this.#pumpScheduled = true;
+        setImmediate(this.#startPump);
+      }
     });
   }
+
+  #pumpScheduled = false;
+  readonly #startPump = (): void => {
+    this.#pumpScheduled = false;
+    if (!this.#pumping && this.#outbox.length > 0) void this.#pump();
+  };
 
   async #pump(): Promise<void> {
     this.#pumping = true;
