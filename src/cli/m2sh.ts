@@ -9,6 +9,7 @@
  * No command starts a shell. Exit codes: 0 ok, 1 error, 2 bad usage (the real
  * m2sh exits 0 from `load` even when the config is broken).
  */
+import { loginName } from './login-name.js';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -131,14 +132,10 @@ function listing(opts: Options, io: Io, title: string, sql: string, ...params: u
   return 0;
 }
 
-function loginName(): string {
-  if (process.env.LOGNAME) return process.env.LOGNAME;
-  if (process.env.USER) return process.env.USER;
-  try {
-    return os.userInfo().username;
-  } catch {
-    throw new CommandError('cannot tell who you are: no LOGNAME or USER in the environment');
-  }
+function whoAmI(): string {
+  const name = loginName();
+  if (name === undefined) throw new CommandError('cannot tell who you are: no LOGNAME or USER in the environment');
+  return name;
 }
 
 function logAction(dbFile: string, row: { what: string; why: string | null; where?: string; how: string }): void {
@@ -146,7 +143,7 @@ function logAction(dbFile: string, row: { what: string; why: string | null; wher
   try {
     db.exec(LOG_TABLE_SQL);
     db.prepare('INSERT INTO log (who, what, location, how, why) VALUES (?, ?, ?, ?, ?)').run(
-      loginName(),
+      whoAmI(),
       row.what,
       row.where ?? os.hostname(),
       row.how,

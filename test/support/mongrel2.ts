@@ -44,6 +44,7 @@
  *    startMongrel2() from a worker thread that exits before the test ends: the
  *    parent-death signal follows the thread that spawned it.
  */
+import { loginName } from '../../src/cli/login-name.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -286,14 +287,8 @@ const PORT_CONFLICT_RE = /Can't announce on TCP port|Failed to bind/;
 
 
 
-function loginName(): string {
-  if (process.env.LOGNAME) return process.env.LOGNAME;
-  if (process.env.USER) return process.env.USER;
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'root';
-  }
+function m2shUser(): string {
+  return loginName() ?? 'root';
 }
 
 function run(
@@ -439,7 +434,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
     await fsp.writeFile(confPath, conf);
 
     // m2sh needs a login name ("getlogin failed and no LOGNAME env variable").
-    const env: NodeJS.ProcessEnv = { ...process.env, LOGNAME: loginName() };
+    const env: NodeJS.ProcessEnv = { ...process.env, LOGNAME: m2shUser() };
     const load = await run(M2SH_BIN, ['load', '-config', 'mongrel2.conf', '-db', 'config.sqlite'], {
       cwd: home,
       env,
