@@ -2,6 +2,7 @@
  * Shared pieces of the core websocket tests: the captured upgrade request,
  * the header table the core builds for it, and a fake session host.
  */
+import { pyBytes } from '../support/fixtures.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { WIRE_FIXTURE_DIR } from '../support/fixtures.js';
@@ -11,22 +12,7 @@ import type { RequestFacts } from '../../src/server/handler-message.js';
 import { parseHead, type RequestHead } from '../../src/server/http/request-parser.js';
 import type { WebSocketHost } from '../../src/server/websocket/session.js';
 
-/** Decodes a Python bytes literal body (the part between b' and '). */
-export function pyBytes(s: string): Buffer {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] !== '\\') {
-      out.push(s.charCodeAt(i));
-      continue;
-    }
-    const c = s[++i]!;
-    if (c === 'x') {
-      out.push(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out.push(({ r: 13, n: 10, t: 9, '\\': 92, "'": 39 } as Record<string, number>)[c] ?? c.charCodeAt(0));
-  }
-  return Buffer.from(out);
-}
+export { pyBytes };
 
 /** The upgrade request the ws-* captures started with (same in every ws-*.txt). */
 export function captureUpgrade(): { raw: Buffer; head: RequestHead; end: number } {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWireFixtures, WIRE_FIXTURE_DIR } from '../support/fixtures.js';
+import { loadWireFixtures, pyBytes, WIRE_FIXTURE_DIR } from '../support/fixtures.js';
 import { HeaderTable, fnv1a } from '../../src/server/header-table.js';
 import { encodeCredits, encodeDisconnect, encodeHttpRequest, wireText } from '../../src/server/handler-message.js';
 
@@ -16,20 +16,7 @@ function clientBytes(name: string): Buffer | undefined {
   const text = readFileSync(path.join(WIRE_FIXTURE_DIR, `${name}.txt`), 'utf8');
   const m = /CLIENT SENT[\s\S]*?b'((?:[^'\\]|\\.)*)'/.exec(text);
   if (!m) return undefined;
-  const out: number[] = [];
-  const s = m[1]!;
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] !== '\\') {
-      out.push(s.charCodeAt(i));
-      continue;
-    }
-    const c = s[++i]!;
-    if (c === 'x') {
-      out.push(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out.push(({ r: 13, n: 10, t: 9, '\\': 92, "'": 39 } as Record<string, number>)[c] ?? c.charCodeAt(0));
-  }
-  return Buffer.from(out);
+  return pyBytes(m[1]!);
 }
 
 /** Just enough of a request splitter for the simple captured requests. */

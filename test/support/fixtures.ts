@@ -70,3 +70,20 @@ export function loadWireFixtures(dir = WIRE_FIXTURE_DIR): WireFixture[] {
     decoded: decodedFromText(name, readFileSync(path.join(dir, `${name}.txt`), 'utf8')),
   }));
 }
+
+/** Decodes the body of a Python bytes literal (the part between b' and '), as the captures' .txt files write client input. */
+export function pyBytes(s: string): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\\') {
+      out.push(s.charCodeAt(i));
+      continue;
+    }
+    const c = s[++i]!;
+    if (c === 'x') {
+      out.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else out.push(({ r: 13, n: 10, t: 9, '\\': 92, "'": 39 } as Record<string, number>)[c] ?? c.charCodeAt(0));
+  }
+  return Buffer.from(out);
+}
