@@ -3,6 +3,10 @@
  * connect timeout and keeps at most `maxIdle` idle ones for `idleTimeoutMs`.
  * An idle socket that the backend closes, or that receives bytes nobody asked
  * for, is dropped.
+ *
+ * Per request this costs no listeners and no timer: each socket gets its
+ * watcher once (it only acts while the socket is idle), and one timer per
+ * pool expires the idle ones, oldest first.
  */
 import * as net from 'node:net';
 
@@ -14,8 +18,8 @@ export interface PoolOptions {
 
 interface Idle {
   readonly socket: net.Socket;
-  readonly timer: NodeJS.Timeout;
-  readonly drop: () => void;
+  /** When it went idle (ms). */
+  readonly since: number;
 }
 
 export class ConnectError extends Error {
@@ -28,9 +32,12 @@ export class ConnectError extends Error {
 }
 
 export class ConnectionPool {
+  /** Oldest first: take() uses the newest, the expiry timer drops from the front. */
   private readonly idle: Idle[] = [];
   /** Every socket we dialled and still own (idle or lent out). */
   private readonly owned = new Set<net.Socket>();
+  private readonly idleSockets = new Set<net.Socket>();
+  private expiry: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -47,8 +54,7 @@ export class ConnectionPool {
   take(): net.Socket | undefined {
     const entry = this.idle.pop();
     if (!entry) return undefined;
-    clearTimeout(entry.timer);
-    entry.socket.off('data', entry.drop).off('end', entry.drop).off('close', entry.drop).off('error', entry.drop);
+    this.idleSockets.delete(entry.socket);
     return entry.socket;
   }
 
@@ -57,7 +63,7 @@ export class ConnectionPool {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: this.addr, port: this.port });
       this.owned.add(socket);
-      socket.once('close', () => this.owned.delete(socket));
+      this.watch(socket);
       const done = (err: ConnectError | undefined): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -86,20 +92,55 @@ export class ConnectionPool {
       return;
     }
     socket.resume(); // so a FIN from the backend is seen while idle
-    const drop = (): void => {
-      const at = this.idle.findIndex((e) => e.socket === socket);
-      if (at >= 0) clearTimeout(this.idle.splice(at, 1)[0]!.timer);
-      socket.destroy();
+    this.idle.push({ socket, since: Date.now() });
+    this.idleSockets.add(socket);
+    this.expiry ??= setTimeout(() => this.expire(), this.options.idleTimeoutMs).unref();
+  }
+
+  /**
+   * Set once per socket: while it is idle, bytes nobody asked for, a FIN or an
+   * error drop it; its close always ends our ownership.
+   */
+  private watch(socket: net.Socket): void {
+    const dropIfIdle = (): void => {
+      if (this.idleSockets.has(socket)) this.drop(socket);
     };
-    const timer = setTimeout(drop, this.options.idleTimeoutMs).unref();
-    socket.on('data', drop).on('end', drop).on('close', drop).on('error', drop);
-    this.idle.push({ socket, timer, drop });
+    socket.on('data', dropIfIdle).on('end', dropIfIdle).on('error', dropIfIdle);
+    socket.once('close', () => {
+      dropIfIdle();
+      this.owned.delete(socket);
+    });
+  }
+
+  private drop(socket: net.Socket): void {
+    this.idleSockets.delete(socket);
+    const at = this.idle.findIndex((e) => e.socket === socket);
+    if (at >= 0) this.idle.splice(at, 1);
+    socket.destroy();
+  }
+
+  /** Drops the sockets idle for idleTimeoutMs and re-arms for the oldest one left. */
+  private expire(): void {
+    this.expiry = undefined;
+    const now = Date.now();
+    const { idleTimeoutMs } = this.options;
+    let n = 0;
+    while (n < this.idle.length && now - this.idle[n]!.since >= idleTimeoutMs) n++;
+    for (const e of this.idle.splice(0, n)) {
+      this.idleSockets.delete(e.socket);
+      e.socket.destroy();
+    }
+    const oldest = this.idle[0];
+    if (oldest && !this.closed) this.expiry = setTimeout(() => this.expire(), oldest.since + idleTimeoutMs - now).unref();
   }
 
   /** Destroys every socket, idle or lent out. */
   close(): void {
     this.closed = true;
-    for (const e of this.idle.splice(0)) clearTimeout(e.timer);
+    if (this.expiry) clearTimeout(this.expiry);
+    this.expiry = undefined;
+    this.idle.splice(0);
+    this.idleSockets.clear();
     for (const s of this.owned) s.destroy();
     this.owned.clear();
   }
