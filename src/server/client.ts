@@ -115,6 +115,9 @@ export class Client {
   private filterRequest: FilterRequest | undefined;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
   private onGone: (() => void) | undefined;
+  /** Aborts the proxy exchange in progress when the client goes away. */
+  private proxyAbort: AbortController | undefined;
+  private readonly abortProxy = (): void => this.proxyAbort?.abort();
   private headerTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   readonly remoteAddr: string;
@@ -592,6 +595,14 @@ export class Client {
     this.log(host, head, answer.logStatus, answer.bytes);
     const close = answer.close || !keepAlive(head);
     const done = (): void => this.filtered('RESP_SENT', () => (close ? this.endAfterFlush() : this.responseDone()));
+    if (answer.content !== undefined) {
+      // Head and bytes from memory in one write.
+      this.socket.cork();
+      this.write(answer.head);
+      this.write(answer.content);
+      this.socket.uncork();
+      return done();
+    }
     if (!answer.body) {
       this.write(answer.head);
       return done();
@@ -648,14 +659,15 @@ export class Client {
     const expect = expectation(head);
     if (expect === 'fail') return this.fail(417, 'unsupported Expect value');
     if (expect === 'continue') this.write(CONTINUE_100);
-    const abort = new AbortController();
+    // One per connection (requests here never overlap): aborted only when the client goes away.
+    const abort = (this.proxyAbort ??= new AbortController());
     let body: BodyStream | null = null;
     if (framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0)) body = this.streamBody(framing, end);
     else {
       this.consume(end);
       this.phase = 'busy';
     }
-    this.onGone = () => abort.abort();
+    this.onGone = this.abortProxy;
     const bodyLength = framing.kind === 'length' ? framing.length : framing.kind === 'none' ? 0 : undefined;
     this.host
       .proxy(target)

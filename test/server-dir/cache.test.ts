@@ -3,11 +3,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { CACHE_SIZE, RecordCache, SMALL_FILE_MAX, type FileRecord } from '../../src/server/dir/cache.js';
+import { CACHE_SIZE, CONTENT_FILE_MAX, CONTENT_TOTAL_MAX, RecordCache, type FileRecord } from '../../src/server/dir/cache.js';
 import { tempDir } from './helpers.js';
 
 async function recordOf(file: string, loadedAt: number): Promise<FileRecord> {
-  return { fullPath: Buffer.from(file), stats: await fsp.stat(file), fields: undefined, loadedAt, content: undefined, full: undefined };
+  return { fullPath: Buffer.from(file), stats: await fsp.stat(file), fields: undefined, loadedAt, content: undefined, head200: undefined };
 }
 
 /** A cache over one real file whose resolutions are counted. */
@@ -68,16 +68,37 @@ describe('RecordCache', () => {
     assert.equal(calls(), 2);
   });
 
-  test('keepContent: only for the current record and at most SMALL_FILE_MAX bytes', async (t) => {
+  test('keepContent: only for the current record and at most CONTENT_FILE_MAX bytes', async (t) => {
     const { cache, file } = await counted(t);
     const rec = (await cache.lookup('/f', 100))!;
-    cache.keepContent('/f', rec, Buffer.alloc(SMALL_FILE_MAX + 1));
+    cache.keepContent('/f', rec, Buffer.alloc(CONTENT_FILE_MAX + 1));
     assert.equal(rec.content, undefined);
     const other = await recordOf(file, 100);
     cache.keepContent('/f', other, Buffer.from('x'));
     assert.equal(other.content, undefined);
     cache.keepContent('/f', rec, Buffer.from('hello'));
     assert.equal((rec.content as Buffer | undefined)?.toString(), 'hello');
+  });
+
+  test(`kept bytes stay within CONTENT_TOTAL_MAX; dropped and evicted records give theirs back`, async (t) => {
+    const { cache } = await counted(t, 3600);
+    const fits = CONTENT_TOTAL_MAX / CONTENT_FILE_MAX;
+    const recs: FileRecord[] = [];
+    for (let i = 0; i <= fits; i++) {
+      const r = (await cache.lookup(`/k${i}`, 100))!;
+      cache.keepContent(`/k${i}`, r, Buffer.alloc(CONTENT_FILE_MAX));
+      recs.push(r);
+    }
+    assert.equal(cache.heldBytes, CONTENT_TOTAL_MAX);
+    assert.equal(recs[fits]!.content, undefined, 'no room for one more');
+    cache.forget('/k0', recs[0]!);
+    assert.equal(cache.heldBytes, CONTENT_TOTAL_MAX - CONTENT_FILE_MAX);
+    cache.keepContent(`/k${fits}`, recs[fits]!, Buffer.alloc(CONTENT_FILE_MAX));
+    assert.equal(cache.heldBytes, CONTENT_TOTAL_MAX);
+    // Filling the records up to CACHE_SIZE evicts the least recently used, and their bytes with them.
+    for (let i = fits + 1; i <= CACHE_SIZE + 1; i++) await cache.lookup(`/k${i}`, 100);
+    assert.ok(cache.heldBytes < CONTENT_TOTAL_MAX, `held ${cache.heldBytes}`);
+    assert.equal(cache.heldBytes % CONTENT_FILE_MAX, 0);
   });
 
   test(`at most ${CACHE_SIZE} records, least recently used evicted`, async (t) => {

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DirHandler } from '../../src/server/dir/index.js';
-import { SMALL_FILE_MAX } from '../../src/server/dir/cache.js';
+import { CONTENT_FILE_MAX } from '../../src/server/dir/cache.js';
 import { formatHttpDate } from '../../src/server/dir/http-date.js';
 import { MIMETYPES, dirTarget, fetchFrom, makeHandler, request, setMtime, tempDir, writeTree } from './helpers.js';
 import type { TestContext } from 'node:test';
@@ -488,7 +488,7 @@ describe('stat cache', () => {
     assert.equal((await h.serve(request('GET', '/static/ten.txt'))).status, 404);
   });
 
-  test('a small file is served from memory once read whole, head and body in one buffer', async (t) => {
+  test('a file is served from memory once read whole, for ranges too', async (t) => {
     const { cwd } = await site(t);
     const h = makeHandler(cwd, { now: () => (MTIME + 100) * 1000 });
     const first = await h.serve(request('GET', '/static/ten.txt'));
@@ -496,17 +496,34 @@ describe('stat cache', () => {
     assert.equal((await fetchFrom(h, request('GET', '/static/ten.txt'))).body.toString(), TEN);
     const second = await fetchFrom(h, request('GET', '/static/ten.txt'));
     assert.equal(second.res.body, null);
+    assert.equal(second.res.content?.toString(), TEN);
     assert.equal(second.res.bytes, 10);
     assert.equal(second.head.get('Content-Length'), '10');
     assert.equal(second.body.toString(), TEN);
     const range = await fetchFrom(h, request('GET', '/static/ten.txt', { Range: 'bytes=2-4' }));
     assert.equal(range.res.status, 206);
     assert.equal(range.res.body, null);
+    assert.equal(range.res.content?.toString(), '234');
     assert.equal(range.res.bytes, 3);
     assert.equal(range.body.toString(), '234');
     const head = await fetchFrom(h, request('HEAD', '/static/ten.txt'));
     assert.equal(head.res.bytes, 0);
+    assert.equal(head.res.content, undefined);
     assert.equal(head.body.length, 0);
+  });
+
+  test('a 1 MiB file is read in one chunk and then served from memory', async (t) => {
+    const { cwd, root } = await site(t);
+    const bytes = Buffer.alloc(CONTENT_FILE_MAX, 0x62);
+    bytes.write('start');
+    await fsp.writeFile(path.join(root, 'mib.bin'), bytes);
+    const h = makeHandler(cwd, { now: () => (MTIME + 100) * 1000 });
+    const first = await fetchFrom(h, request('GET', '/static/mib.bin'));
+    assert.ok(first.res.body !== null);
+    assert.ok(first.body.equals(bytes));
+    const second = await fetchFrom(h, request('GET', '/static/mib.bin'));
+    assert.equal(second.res.body, null);
+    assert.ok(second.body.equals(bytes));
   });
 
   test('the in-memory Date still changes every second', async (t) => {
@@ -521,14 +538,14 @@ describe('stat cache', () => {
     assert.equal(later.head.get('Date'), formatHttpDate(MTIME + 101));
   });
 
-  test('a file above SMALL_FILE_MAX is always streamed', async (t) => {
+  test('a file above CONTENT_FILE_MAX is always streamed', async (t) => {
     const { cwd, root } = await site(t);
-    await fsp.writeFile(path.join(root, 'big.bin'), Buffer.alloc(SMALL_FILE_MAX + 1, 0x61));
+    await fsp.writeFile(path.join(root, 'big.bin'), Buffer.alloc(CONTENT_FILE_MAX + 1, 0x61));
     const h = makeHandler(cwd, { now: () => (MTIME + 100) * 1000 });
     for (let i = 0; i < 2; i++) {
       const { res, body } = await fetchFrom(h, request('GET', '/static/big.bin'));
       assert.ok(res.body !== null);
-      assert.equal(body.length, SMALL_FILE_MAX + 1);
+      assert.equal(body.length, CONTENT_FILE_MAX + 1);
     }
   });
 

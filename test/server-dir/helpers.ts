@@ -84,6 +84,7 @@ export function parseHead(raw: Buffer): ParsedHead {
 }
 
 export async function readBody(res: DirResponse): Promise<Buffer> {
+  if (res.content !== undefined) return res.content;
   if (res.body === null) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   for await (const chunk of res.body) chunks.push(chunk as Buffer);
@@ -97,7 +98,7 @@ export async function fetchFrom(
 ): Promise<{ res: DirResponse; head: ParsedHead; body: Buffer }> {
   const res = await h.serve(req);
   const head = parseHead(res.head);
-  return { res, head, body: res.body ? await readBody(res) : head.inlineBody };
+  return { res, head, body: res.body || res.content ? await readBody(res) : head.inlineBody };
 }
 
 /** Set a file's atime and mtime to `seconds` since the epoch. */

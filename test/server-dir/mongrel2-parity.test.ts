@@ -63,7 +63,7 @@ async function theirs(
 async function mine(method: string, uri: string, headers: Record<string, string> = {}): Promise<Seen & { res: DirResponse }> {
   const res = await ours.serve(request(method, uri, { Host: 'localhost', ...headers }));
   const head = parseHead(res.head);
-  return { res, head, body: res.body ? await readBody(res) : head.inlineBody };
+  return { res, head, body: res.body || res.content ? await readBody(res) : head.inlineBody };
 }
 
 function assertSameShape(a: Seen, b: Seen): void {

@@ -1,8 +1,9 @@
 /**
  * The Dir handler's record cache (Mongrel2's dir.c FileRecord cache): request
- * path → what a lookup resolved (real path, stat, head fields) and, for small
- * files, their bytes. Keyed by the raw request path, at most CACHE_SIZE
- * records, least recently used evicted first.
+ * path → what a lookup resolved (real path, stat, head fields) and, for files
+ * up to CONTENT_FILE_MAX, their bytes (at most CONTENT_TOTAL_MAX bytes per
+ * cache). Keyed by the raw request path, at most CACHE_SIZE records, least
+ * recently used evicted first.
  *
  * Freshness is dir.c's, in whole seconds: a record is used as is while at
  * most `cache_ttl` seconds have passed since it was loaded (time(NULL)
@@ -19,11 +20,13 @@ import type { FileHeadFields } from './dir-responses.js';
 /** Mongrel2's FR_CACHE_SIZE. */
 export const CACHE_SIZE = 32;
 /**
- * Files up to this size are kept in memory once read whole, so with
- * CACHE_SIZE records a Dir holds at most CACHE_SIZE × SMALL_FILE_MAX bytes
- * (2 MiB) of file content.
+ * Files up to this size are kept in memory once read whole and checked: Node
+ * has no sendfile, so serving them from memory saves a read (a copy and a
+ * thread-pool round trip) per request.
  */
-export const SMALL_FILE_MAX = 64 * 1024;
+export const CONTENT_FILE_MAX = 1024 * 1024;
+/** The bound on the bytes kept per cache (one per Dir route): beyond it, new files are streamed. */
+export const CONTENT_TOTAL_MAX = 16 * 1024 * 1024;
 
 export interface FileRecord {
   readonly fullPath: Buffer;
@@ -34,8 +37,8 @@ export interface FileRecord {
   loadedAt: number;
   /** The whole file, once read and checked against `stats` (small files only). */
   content: Buffer | undefined;
-  /** The last complete 200 response built from `content`, and the second its Date says. */
-  full: { readonly second: number; readonly bytes: Buffer } | undefined;
+  /** The last 200 head built for `content`, and the second its Date says. */
+  head200: { readonly second: number; readonly bytes: Buffer } | undefined;
 }
 
 /** dir.c's eviction test: any of these changing means a different file. */
@@ -56,6 +59,8 @@ export class RecordCache {
   private readonly records = new Map<string, FileRecord>();
   /** The stat or resolution in flight per path: later lookups wait for it. */
   private readonly pending = new Map<string, Promise<FileRecord | undefined>>();
+  /** Bytes of `content` held by the cached records. */
+  private contentBytes = 0;
 
   constructor(
     private readonly ttlSeconds: number,
@@ -83,12 +88,25 @@ export class RecordCache {
 
   /** Drops `record` if it is still the one cached for `key` (its file was found changed). */
   forget(key: string, record: FileRecord): void {
-    if (this.records.get(key) === record) this.records.delete(key);
+    if (this.records.get(key) === record) this.remove(key, record);
   }
 
-  /** Keeps the bytes read for `record` if it is still current and small enough. */
+  /** Keeps the bytes read for `record` if it is still current, small enough and there is room. */
   keepContent(key: string, record: FileRecord, content: Buffer): void {
-    if (content.length <= SMALL_FILE_MAX && this.records.get(key) === record) record.content = content;
+    if (record.content !== undefined || content.length > CONTENT_FILE_MAX || this.contentBytes + content.length > CONTENT_TOTAL_MAX) return;
+    if (this.records.get(key) !== record) return;
+    record.content = content;
+    this.contentBytes += content.length;
+  }
+
+  /** Bytes of file content held now (tests, status). */
+  get heldBytes(): number {
+    return this.contentBytes;
+  }
+
+  private remove(key: string, record: FileRecord): void {
+    this.records.delete(key);
+    if (record.content !== undefined) this.contentBytes -= record.content.length;
   }
 
   private async refresh(key: string, cached: FileRecord | undefined, nowSeconds: number): Promise<FileRecord | undefined> {
@@ -109,11 +127,13 @@ export class RecordCache {
 
   /** Most recently used last; the oldest goes beyond CACHE_SIZE. */
   private touch(key: string, record: FileRecord): void {
-    this.records.delete(key);
+    const had = this.records.get(key);
+    if (had !== undefined) this.remove(key, had);
     this.records.set(key, record);
+    if (record.content !== undefined) this.contentBytes += record.content.length;
     if (this.records.size > CACHE_SIZE) {
-      const oldest = this.records.keys().next().value;
-      if (oldest !== undefined) this.records.delete(oldest);
+      const [oldest, evicted] = this.records.entries().next().value ?? [];
+      if (oldest !== undefined && evicted !== undefined) this.remove(oldest, evicted);
     }
   }
 }

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { describeProblem, dirProblems, HEADER_VALUE } from '../../config/target-rules.js';
 import type { DirTarget } from '../../config/types.js';
 import { keepAliveFor } from '../http/body.js';
-import { RecordCache, SMALL_FILE_MAX, type FileRecord } from './cache.js';
+import { CONTENT_FILE_MAX, RecordCache, type FileRecord } from './cache.js';
 import { evaluatePreconditions, ifRangeAllows, type Validators } from './conditional.js';
 import {
   fileHead,
@@ -39,8 +39,10 @@ export interface DirRequest {
 
 export interface DirResponse {
   readonly status: number;
-  /** The complete response head; for the fixed error responses and files served from memory also their body. */
+  /** The complete response head; for the fixed error responses also their body. */
   readonly head: Buffer;
+  /** Body bytes from memory to send after `head` (then `body` is null). */
+  readonly content?: Buffer;
   /**
    * Body bytes to send after `head`, or null. It may fail (error event) when
    * the file vanished, changed or shrank after the head was built: the server
@@ -165,21 +167,30 @@ export class DirHandler {
     const sends = !isHead && length > 0;
     const content = record.content;
     if (content !== undefined && sends) {
-      // From memory: head and body in one buffer (one write); the whole 200 is kept for the rest of this second.
-      let bytes: Buffer;
-      if (span) bytes = Buffer.concat([fileHead(f, now, span), content.subarray(start, end + 1)]);
-      else if (record.full?.second === now) bytes = record.full.bytes;
+      // From memory; the 200 head is reused for the rest of its second.
+      let head: Buffer;
+      if (span) head = fileHead(f, now, span);
+      else if (record.head200?.second === now) head = record.head200.bytes;
       else {
-        bytes = Buffer.concat([fileHead(f, now, undefined), content]);
-        record.full = { second: now, bytes };
+        head = fileHead(f, now, undefined);
+        record.head200 = { second: now, bytes: head };
       }
-      return { status, head: bytes, body: null, close: keepAliveClose, logStatus: status, bytes: length };
+      return { status, head, content: span ? content.subarray(start, end + 1) : content, body: null, close: keepAliveClose, logStatus: status, bytes: length };
     }
     const key = req.path;
     // A body that finds the file changed drops the cached record, so the retry gets a fresh stat;
-    // one that read a small file whole leaves its bytes for the next requests.
+    // a whole file small enough to keep is read in one chunk and its bytes kept for the next requests.
+    const keep = !span && f.size <= CONTENT_FILE_MAX;
     const body = sends
-      ? new FileRangeStream(record.fullPath, start, end, record.stats, () => this.cache.forget(key, record), f.size <= SMALL_FILE_MAX ? (whole) => this.cache.keepContent(key, record, whole) : undefined)
+      ? new FileRangeStream(
+          record.fullPath,
+          start,
+          end,
+          record.stats,
+          () => this.cache.forget(key, record),
+          keep ? (whole) => this.cache.keepContent(key, record, whole) : undefined,
+          keep ? f.size : undefined,
+        )
       : null;
     return {
       status,
@@ -220,7 +231,7 @@ export class DirHandler {
     if (fullPath === undefined || !isInside(fullPath, base)) return undefined;
     const stats = await fsp.stat(fullPath).catch(() => undefined);
     if (stats === undefined) return undefined;
-    if (stats.isDirectory()) return { fullPath, stats, fields: undefined, loadedAt: nowSeconds, content: undefined, full: undefined };
+    if (stats.isDirectory()) return { fullPath, stats, fields: undefined, loadedAt: nowSeconds, content: undefined, head200: undefined };
     // FIFOs, sockets and devices are not served (reading a FIFO could block forever).
     if (!stats.isFile()) return undefined;
     const lastModified = Math.floor(stats.mtimeMs / 1000);
@@ -231,6 +242,6 @@ export class DirHandler {
       lastModified,
       size: stats.size,
     };
-    return { fullPath, stats, fields, loadedAt: nowSeconds, content: undefined, full: undefined };
+    return { fullPath, stats, fields, loadedAt: nowSeconds, content: undefined, head200: undefined };
   }
 }

@@ -13,7 +13,7 @@
 import * as fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
-export const FILE_CHUNK_SIZE = 64 * 1024;
+export const FILE_CHUNK_SIZE = 512 * 1024;
 
 /** What the response head promised about the file (from the stat record). */
 export interface FileIdentity {
