@@ -24,6 +24,13 @@ async function backend(t: TestContext): Promise<{ port: number; accepted: net.So
   return { port: (server.address() as net.AddressInfo).port, accepted, next };
 }
 
+/** A pooled connection and the backend's end of it. */
+async function dialled(p: ConnectionPool, b: { next: () => Promise<net.Socket> }): Promise<[net.Socket, net.Socket]> {
+  const accepted = b.next();
+  const ours = await p.connect(undefined);
+  return [ours, await accepted];
+}
+
 function pool(t: TestContext, port: number, over: { idleTimeoutMs?: number; maxIdle?: number } = {}): ConnectionPool {
   const p = new ConnectionPool('127.0.0.1', port, { connectTimeoutMs: 2000, idleTimeoutMs: over.idleTimeoutMs ?? 60_000, maxIdle: over.maxIdle ?? 4 });
   t.after(() => p.close());
@@ -62,12 +69,8 @@ test('idle sockets expire after idleTimeoutMs, each on its own clock', async (t)
 test('an idle socket the backend closes, or sends unasked bytes on, is dropped', async (t) => {
   const b = await backend(t);
   const p = pool(t, b.port);
-  const accepted = b.next();
-  const a = await p.connect(undefined);
-  const aServer = await accepted;
-  const accepted2 = b.next();
-  const c = await p.connect(undefined);
-  const cServer = await accepted2;
+  const [a, aServer] = await dialled(p, b);
+  const [c, cServer] = await dialled(p, b);
   p.release(a);
   p.release(c);
   aServer.end();
@@ -81,9 +84,7 @@ test('an idle socket the backend closes, or sends unasked bytes on, is dropped',
 test('a socket in use is not touched by the idle watch: its data is the caller\'s', async (t) => {
   const b = await backend(t);
   const p = pool(t, b.port);
-  const accepted = b.next();
-  const s = await p.connect(undefined);
-  const server = await accepted;
+  const [s, server] = await dialled(p, b);
   p.release(s);
   assert.equal(p.take(), s);
   server.write('answer');
