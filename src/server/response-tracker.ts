@@ -14,10 +14,11 @@ export type TrackerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chun
 /** Response heads longer than this are treated as unframeable. */
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4096;
+const EMPTY = Buffer.alloc(0);
 
 export class ResponseTracker {
   private state: TrackerState = 'head';
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private remaining = 0;
 
   /** `headRequest`: the request was HEAD, so no response to it has a body. */
@@ -41,15 +42,17 @@ export class ResponseTracker {
           return -1;
         case 'head': {
           const start = this.pending.length;
-          this.pending = Buffer.concat([this.pending, buf.subarray(i)]);
-          const end = findBlankLine(this.pending);
+          // Usually the whole head is in this one reply: no copy then.
+          const data = start === 0 ? buf.subarray(i) : Buffer.concat([this.pending, buf.subarray(i)]);
+          const end = findBlankLine(data);
           if (end < 0) {
-            if (!looksLikeStatusLine(this.pending) || this.pending.length > MAX_HEAD) this.state = 'never';
+            if (!looksLikeStatusLine(data) || data.length > MAX_HEAD) this.state = 'never';
+            else this.pending = start === 0 ? Buffer.from(data) : data;
             return -1;
           }
           i += end - start;
-          const head = this.pending.subarray(0, end).toString('latin1');
-          this.pending = Buffer.alloc(0);
+          const head = data.toString('latin1', 0, end);
+          this.pending = EMPTY;
           this.startBody(head);
           if ((this.state as TrackerState) === 'body' && this.remaining === 0) this.state = 'done';
           break;
@@ -73,7 +76,7 @@ export class ResponseTracker {
             return -1;
           }
           const line = this.pending.toString('latin1').replace(/\r?\n$/, '');
-          this.pending = Buffer.alloc(0);
+          this.pending = EMPTY;
           this.onLine(line);
           break;
         }
@@ -90,7 +93,7 @@ export class ResponseTracker {
   }
 
   private startBody(head: string): void {
-    const lines = head.split(/\r?\n/);
+    const lines = head.split('\n');
     const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(lines[0] ?? '')?.[1] ?? NaN);
     if (!Number.isInteger(status)) {
       this.state = 'never';
@@ -110,13 +113,17 @@ export class ResponseTracker {
     }
     let length: number | undefined;
     let chunked = false;
-    for (const line of lines.slice(1)) {
+    for (let l = 1; l < lines.length; l++) {
+      const line = lines[l]!;
       const colon = line.indexOf(':');
       if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      if (name === 'transfer-encoding') chunked = value.toLowerCase().split(',').map((t) => t.trim()).includes('chunked');
-      else if (name === 'content-length' && /^[0-9]{1,15}$/.test(value)) length = Number(value);
+      // Only two names matter: skip the others by length before lower-casing.
+      const name = line.slice(0, colon).trim();
+      if (name.length !== TRANSFER_ENCODING.length && name.length !== CONTENT_LENGTH.length) continue;
+      const lower = name.toLowerCase();
+      const value = line.slice(colon + 1).trim(); // trim() also drops the '\r' of a CRLF line
+      if (lower === TRANSFER_ENCODING) chunked = value.toLowerCase().split(',').map((t) => t.trim()).includes('chunked');
+      else if (lower === CONTENT_LENGTH && /^[0-9]{1,15}$/.test(value)) length = Number(value);
     }
     if (chunked) this.state = 'chunk-size';
     else if (length !== undefined) {
@@ -148,9 +155,12 @@ export class ResponseTracker {
   }
 }
 
+const TRANSFER_ENCODING = 'transfer-encoding';
+const CONTENT_LENGTH = 'content-length';
+
+/** Just past the first empty line (LF LF or LF CR LF), or -1. */
 function findBlankLine(buf: Buffer): number {
-  for (let i = 0; i < buf.length; i++) {
-    if (buf[i] !== 0x0a) continue;
+  for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
     if (buf[i + 1] === 0x0a) return i + 2;
     if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
   }
