@@ -474,7 +474,8 @@ export class Client {
     this.uploadAbort = abort;
     const run = async (): Promise<void> => {
       file = await this.host.createUploadFile();
-      if (aborted) {
+      // The connection may have been answered (a bad chunk → 400) and closed while the file was made.
+      if (aborted || this.phase === 'closed') {
         abort('connection ended while the temp file was created');
         await file.handle.close().catch(() => undefined);
         await unlink(file.disk).catch(() => undefined);

@@ -233,7 +233,7 @@ class Core implements CoreServer, ClientHost {
     let proxy = this.proxies.get(target.id);
     if (!proxy) {
       // Room to keep every backend connection a burst of clients had busy (Mongrel2 keeps one per client connection).
-      proxy = new ProxyHandler(target, { forwardedHeaders: this.settings.proxyForwardedHeaders, logger: this.log, maxIdlePerTarget: PROXY_MAX_IDLE });
+      proxy = new ProxyHandler(target, { forwardedHeaders: this.settings.proxyForwardedHeaders, trustForwarded: this.settings.proxyTrustForwarded, logger: this.log, maxIdlePerTarget: PROXY_MAX_IDLE });
       this.proxies.set(target.id, proxy);
     }
     return proxy;

@@ -16,6 +16,9 @@
  *  - `proxy.forwarded_headers` (default 1): Proxy routes add X-Forwarded-For
  *    and X-Forwarded-Proto to the request sent to the backend; 0 forwards the
  *    client's headers as sent (Mongrel2's bytes), minus hop-by-hop headers.
+ *  - `proxy.trust_forwarded` (default 0): 1 keeps the client's X-Forwarded-*
+ *    and Forwarded headers and appends the peer to its X-Forwarded-For chain
+ *    (only behind a proxy you trust); 0 replaces them.
  * `limits.min_ping` (default 120 s, 0 = off) is the idle timeout: seconds
  * since the last event (read, write, reply, ctl keep-alive).
  */
@@ -42,6 +45,7 @@ export interface ServerSettings {
   readonly uploadStream: boolean;
   readonly downloadFlowControl: boolean;
   readonly proxyForwardedHeaders: boolean;
+  readonly proxyTrustForwarded: boolean;
   /** `limits.websocket_max_message` (ours): the largest websocket message or frame, bytes (default 16 MiB); bigger ones get close 1009. */
   readonly websocketMaxMessage: number;
 }
@@ -79,6 +83,7 @@ export function readSettings(settings: ReadonlyMap<string, string>): ServerSetti
     uploadStream: int('upload.stream', 0) !== 0,
     downloadFlowControl: int('download.flow_control', 0) !== 0,
     proxyForwardedHeaders: int('proxy.forwarded_headers', 1) !== 0,
+    proxyTrustForwarded: int('proxy.trust_forwarded', 0) !== 0,
     websocketMaxMessage: positive('limits.websocket_max_message', DEFAULT_MAX_MESSAGE),
   };
 }

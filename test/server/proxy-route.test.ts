@@ -120,6 +120,29 @@ describe('core: Proxy routes', { timeout: 60_000 }, () => {
     assert.equal(three.size, c.body.length, 'access log has the backend status and body bytes');
   });
 
+  test("a client's X-Forwarded-* are replaced, unless proxy.trust_forwarded=1 keeps them and appends the peer", async () => {
+    const forged = 'GET /app/fwd HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\nConnection: close\r\n\r\n';
+    const ask = async (port: number): Promise<http.IncomingHttpHeaders> => {
+      const sock = await connect(port);
+      sock.write(forged);
+      await readResponse(sock);
+      sock.destroy();
+      return seen.filter((x) => x.url === '/app/fwd').at(-1)!.headers;
+    };
+    const strict = await ask(peer.httpPort);
+    assert.equal(strict['x-forwarded-for'], '127.0.0.1');
+    assert.equal(strict['x-forwarded-host'], 'localhost');
+    const backendPort = (backend.address() as net.AddressInfo).port;
+    const trusting = await startCore({ settings: { 'proxy.trust_forwarded': '1' }, routes: [{ path: '/app/', target: { type: 'proxy', id: 7, addr: '127.0.0.1', port: backendPort } }] });
+    try {
+      const trusted = await ask(trusting.httpPort);
+      assert.equal(trusted['x-forwarded-for'], '6.6.6.6, 127.0.0.1');
+      assert.equal(trusted['x-forwarded-host'], 'evil.example');
+    } finally {
+      await trusting.stop();
+    }
+  });
+
   test('POST with Content-Length: 8 MB streamed, md5 intact', async () => {
     const body = randomBytes(8 * 1024 * 1024);
     const sock = await connect(peer.httpPort);
