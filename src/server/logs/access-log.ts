@@ -33,10 +33,15 @@ const int = (n: number): string => {
 
 /** The exact bytes of one access-log line, newline included. Throws RangeError naming a field that is not a safe integer. */
 export function formatAccessLine(entry: AccessLogEntry): Buffer {
+  return Buffer.from(accessLineText(entry), 'latin1');
+}
+
+/** formatAccessLine as latin1 text (one char per byte), for writers that batch lines before encoding. */
+export function accessLineText(entry: AccessLogEntry): string {
   for (const field of NUMERIC) {
     if (!Number.isSafeInteger(entry[field])) throw new RangeError(`access log: ${field} must be an integer, got ${String(entry[field])}`);
   }
   // Built as latin1 text, one char per byte: wire fields keep the bytes the parser decoded.
   const items = str(utf8AsLatin1(entry.host)) + str(entry.remoteAddr) + int(entry.remotePort) + int(entry.time) + str(entry.method) + str(entry.path) + str(entry.version) + int(entry.status) + int(entry.size);
-  return Buffer.from(`${items.length}:${items}]\n`, 'latin1');
+  return `${items.length}:${items}]\n`;
 }

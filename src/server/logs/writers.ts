@@ -12,7 +12,7 @@
 import { once } from 'node:events';
 import { pino, type LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../../handler/logger.js';
-import { formatAccessLine, type AccessLogEntry } from './access-log.js';
+import { accessLineText, type AccessLogEntry } from './access-log.js';
 
 /** Lines held in memory while the disk is slower than the traffic; beyond this they are dropped and counted. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -37,8 +37,8 @@ type SonicBoom = ReturnType<typeof pino.destination>;
 class LogFile {
   private readonly boom: SonicBoom;
   private closed: Promise<void> | undefined;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Batched lines as latin1 text (one char per byte): one encode per batch, not per line. */
+  private pending = '';
   private timer: NodeJS.Timeout | undefined;
   /** A reopen not finished yet: sonic-boom drops an end() that comes while a write delays the reopen. */
   private reopening = false;
@@ -82,12 +82,19 @@ class LogFile {
     return new LogFile(path, boom, options.batch === true);
   }
 
+  /** Written at once (after any batched lines). */
   write(bytes: Buffer): void {
     if (this.closed) return;
-    if (!this.batch) return this.hand(bytes);
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= BATCH_BYTES) this.flush();
+    this.flush();
+    this.hand(bytes);
+  }
+
+  /** Latin1 text (one char per byte), batched when the file batches. */
+  append(latin1: string): void {
+    if (this.closed) return;
+    if (!this.batch) return this.hand(Buffer.from(latin1, 'latin1'));
+    this.pending += latin1;
+    if (this.pending.length >= BATCH_BYTES) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_MS).unref();
   }
 
@@ -95,10 +102,9 @@ class LogFile {
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pendingBytes === 0) return;
-    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.pending.length === 0) return;
+    const bytes = Buffer.from(this.pending, 'latin1');
+    this.pending = '';
     this.hand(bytes);
   }
 
@@ -145,7 +151,7 @@ export class AccessLog {
   }
 
   write(entry: AccessLogEntry): void {
-    this.file.write(formatAccessLine(entry));
+    this.file.append(accessLineText(entry));
   }
 
   /** Log rotation (SIGHUP): later lines go to a fresh file at the same path. */
