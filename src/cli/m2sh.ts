@@ -49,7 +49,11 @@ interface CommandDef {
 }
 
 const OPTION_RE = /^--?([A-Za-z_.][A-Za-z0-9_.]*)$/;
-const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The package root, whether this runs from src/cli or compiled from dist/src/cli. */
+const PACKAGE_ROOT = ((): string => {
+  const here = fileURLToPath(new URL('../../', import.meta.url));
+  return path.basename(here) === 'dist' ? path.dirname(here) : here;
+})();
 
 /** cli.rl's lexing over argv: the command name, then options only. */
 export function lexArgs(argv: readonly string[]): { command: string | undefined; options: Options } {

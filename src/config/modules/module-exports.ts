@@ -13,11 +13,18 @@ export type ModuleFunction = (...args: unknown[]) => unknown;
 /** Imports `file` (relative paths against `baseDir`); rejects with an Error that says what and where. */
 export async function importModule(file: string, what: string, baseDir = process.cwd()): Promise<ModuleNamespace> {
   try {
+    // The commands may run compiled: TypeScript plugins need tsx, registered on first use.
+    if (/\.[cm]?ts$/.test(file)) await registerTsx();
     return (await import(pathToFileURL(path.resolve(baseDir, file)).href)) as ModuleNamespace;
   } catch (err) {
     const hint = file.endsWith('.so') ? ' (Mongrel2 .so plugins cannot be loaded; m2bridge plugins are JS/TS modules)' : '';
     throw new Error(`cannot import ${what} ${file}${hint}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+let tsx: Promise<void> | undefined;
+function registerTsx(): Promise<void> {
+  return (tsx ??= import('tsx/esm/api').then((api) => void api.register()));
 }
 
 /**
