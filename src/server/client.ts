@@ -23,7 +23,7 @@ import { bodyFraming, expectation, keepAlive } from './http/body.js';
 import { CONTINUE_100, fixedResponse } from './http/responses.js';
 import type { Route } from './routing/route-map.js';
 import type { DirResponse } from './dir/index.js';
-import type { ProxyHandler, ProxyResponse } from './proxy/index.js';
+import { ProxyCancel, type ProxyHandler, type ProxyResponse } from './proxy/index.js';
 import { BodyStream, type StreamedFraming } from './request-body.js';
 import { HeaderTable } from './header-table.js';
 import { encodeCredits, encodeHttpRequest, encodeStreamChunk } from './handler-message.js';
@@ -115,9 +115,20 @@ export class Client {
   private filterRequest: FilterRequest | undefined;
   /** Run when the client connection closes, whatever the reason (cleared when a response is done). */
   private onGone: (() => void) | undefined;
-  /** Aborts the proxy exchange in progress when the client goes away. */
-  private proxyAbort: AbortController | undefined;
-  private readonly abortProxy = (): void => this.proxyAbort?.abort();
+  /** Cancels the proxy exchange in progress when the client goes away (one per connection: requests never overlap). */
+  private proxyCancel: ProxyCancel | undefined;
+  private readonly cancelProxy = (): void => this.proxyCancel?.cancel();
+  /** The proxied request in progress (fields, not closures, on the hot path). */
+  private proxyHost: HostConfig | undefined;
+  private proxyHead: RequestHead | undefined;
+  private readonly proxied = (res: ProxyResponse): void => {
+    // Called from the backend socket's events: a throw here must not escape into them.
+    try {
+      this.sendProxied(this.proxyHost as HostConfig, this.proxyHead as RequestHead, res);
+    } catch (err) {
+      this.fail(502, `proxy failed: ${(err as Error).message}`);
+    }
+  };
   private headerTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   readonly remoteAddr: string;
@@ -660,26 +671,23 @@ export class Client {
     const expect = expectation(head);
     if (expect === 'fail') return this.fail(417, 'unsupported Expect value');
     if (expect === 'continue') this.write(CONTINUE_100);
-    // One per connection (requests here never overlap): aborted only when the client goes away.
-    const abort = (this.proxyAbort ??= new AbortController());
+    const cancel = (this.proxyCancel ??= new ProxyCancel());
     let body: BodyStream | null = null;
     if (framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0)) body = this.streamBody(framing, end);
     else {
       this.consume(end);
       this.phase = 'busy';
     }
-    this.onGone = this.abortProxy;
+    this.onGone = this.cancelProxy;
     const bodyLength = framing.kind === 'length' ? framing.length : framing.kind === 'none' ? 0 : undefined;
-    this.host
-      .proxy(target)
-      .forward({ head, remoteAddr: this.remoteAddr, scheme: this.host.urlScheme, body, bodyLength, signal: abort.signal })
-      .then(
-        (res) => this.sendProxied(host, head, res),
-        (err: unknown) => this.fail(502, `proxy failed: ${(err as Error).message}`),
-      );
+    this.proxyHost = host;
+    this.proxyHead = head;
+    this.host.proxy(target).send({ head, remoteAddr: this.remoteAddr, scheme: this.host.urlScheme, body, bodyLength, cancel }, this.proxied);
   }
 
   private sendProxied(host: HostConfig, head: RequestHead, res: ProxyResponse): void {
+    this.proxyHost = undefined;
+    this.proxyHead = undefined;
     if (this.phase === 'closed') {
       res.body?.destroy();
       res.upgrade?.socket.destroy();
@@ -690,6 +698,12 @@ export class Client {
       this.write(res.head);
       this.log(host, head, res.status, 0);
       return this.openTunnel(res.upgrade.socket, res.upgrade.head);
+    }
+    if (res.whole !== undefined) {
+      // The whole response came in one piece: one write, no stream.
+      this.write(res.whole);
+      this.log(host, head, res.status, res.bytes);
+      return res.close ? this.endAfterFlush() : this.responseDone();
     }
     const done = (): void => {
       this.log(host, head, res.status, res.bytes);

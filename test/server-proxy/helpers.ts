@@ -86,6 +86,7 @@ export function proxyTo(t: TestContext, port: number, options: Partial<ProxyOpti
 /** Reads the whole response: head text and body bytes. */
 export async function collect(res: ProxyResponse): Promise<{ head: string; body: Buffer }> {
   const chunks: Buffer[] = [];
+  if (res.whole) chunks.push(res.whole.subarray(res.head.length));
   if (res.body) for await (const c of res.body) chunks.push(c as Buffer);
   return { head: res.head.toString('latin1'), body: Buffer.concat(chunks) };
 }

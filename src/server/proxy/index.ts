@@ -1,1 +1,1 @@
-export { ProxyHandler, type ProxyOptions, type ProxyRequest, type ProxyResponse, type ProxyUpgrade } from './proxy-handler.js';
+export { ProxyCancel, ProxyHandler, type ProxyOptions, type ProxyRequest, type ProxyResponse, type ProxyUpgrade } from './proxy-handler.js';

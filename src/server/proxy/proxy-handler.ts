@@ -86,6 +86,25 @@ export interface ProxyRequest {
   readonly bodyLength: number | undefined;
   /** Aborted when the client goes away: the backend connection is destroyed. */
   readonly signal?: AbortSignal;
+  /** The same as `signal` without an event listener per exchange (the core's client keeps one per connection). */
+  readonly cancel?: ProxyCancel;
+}
+
+/**
+ * A client-gone switch the caller owns: cancel() runs the hook of the
+ * exchange in progress (set and cleared by the exchange, a plain field, no
+ * listener to add and remove per request) and stays cancelled.
+ */
+export class ProxyCancel {
+  aborted = false;
+  hook: (() => void) | undefined = undefined;
+  cancel(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const hook = this.hook;
+    this.hook = undefined;
+    hook?.();
+  }
 }
 
 export interface ProxyUpgrade {
@@ -102,6 +121,11 @@ export interface ProxyResponse {
   readonly head: Buffer;
   /** The response body to stream after `head` (may emit 'error': then close the client), or null. */
   readonly body: Readable | null;
+  /**
+   * Set when the whole body came with the head (body is null then): head and
+   * body bytes in one Buffer, to write instead of `head` (one write, no stream).
+   */
+  readonly whole?: Buffer;
   /** Close the client connection once the body is written. */
   readonly close: boolean;
   /** Body bytes relayed so far (final once `body` ended): the access log size. */
@@ -112,9 +136,11 @@ export interface ProxyResponse {
   readonly error: string | undefined;
 }
 
-type Listener = Parameters<Socket['off']>[1];
-
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+const isAborted = (req: ProxyRequest): boolean => req.signal?.aborted === true || req.cancel?.aborted === true;
+
+const EMPTY = Buffer.alloc(0);
 
 function failure(status: 502 | 504, error: string): ProxyResponse {
   return { status, head: fixedResponse(status), body: null, close: true, bytes: 0, upgrade: undefined, error };
@@ -149,36 +175,46 @@ export class ProxyHandler {
   }
 
   /** Never rejects: failures come back as our 502/504. */
-  async forward(req: ProxyRequest): Promise<ProxyResponse> {
+  forward(req: ProxyRequest): Promise<ProxyResponse> {
+    return new Promise((resolve) => this.send(req, resolve));
+  }
+
+  /** forward() without a promise: `done` runs once, never synchronously with a backend answer pending. */
+  send(req: ProxyRequest, done: (res: ProxyResponse) => void): void {
     const hasBody = req.body !== null && req.bodyLength !== 0;
     const retryable = SAFE_METHODS.has(req.head.method) && !hasBody;
-    let socket = this.pool.take();
-    let reused = socket !== undefined;
-    for (;;) {
-      if (req.signal?.aborted) {
-        socket?.destroy();
-        return failure(502, 'client went away');
-      }
-      if (!socket) {
-        try {
-          socket = await this.pool.connect(req.signal);
-        } catch (err) {
-          const e = err as ConnectError;
-          this.log?.error({ backend: `${this.target.addr}:${this.target.port}`, err: e.message }, 'proxy connect failed');
-          return failure(e.timedOut ? 504 : 502, e.message);
-        }
-      }
-      const outcome = await new Exchange(socket, req, hasBody, this, this.pool).run();
-      if (outcome.kind === 'response') return outcome.response;
-      if (outcome.retry && reused && retryable) {
+    const socket = this.pool.take();
+    if (socket) this.exchange(socket, req, hasBody, retryable, done);
+    else this.dial(req, hasBody, false, done);
+  }
+
+  private dial(req: ProxyRequest, hasBody: boolean, retryable: boolean, done: (res: ProxyResponse) => void): void {
+    if (isAborted(req)) return done(failure(502, 'client went away'));
+    this.pool.connect(req.signal, req.cancel).then(
+      (socket) => this.exchange(socket, req, hasBody, retryable, done),
+      (err: unknown) => {
+        const e = err as ConnectError;
+        this.log?.error({ backend: `${this.target.addr}:${this.target.port}`, err: e.message }, 'proxy connect failed');
+        done(failure(e.timedOut ? 504 : 502, e.message));
+      },
+    );
+  }
+
+  /** One exchange on `socket`; `retryable`: a pooled socket whose failure before any byte gets one retry on a fresh one. */
+  private exchange(socket: Socket, req: ProxyRequest, hasBody: boolean, retryable: boolean, done: (res: ProxyResponse) => void): void {
+    if (isAborted(req)) {
+      socket.destroy();
+      return done(failure(502, 'client went away'));
+    }
+    new Exchange(socket, req, hasBody, this, this.pool, (outcome) => {
+      if (outcome.kind === 'response') return done(outcome.response);
+      if (outcome.retry && retryable) {
         this.log?.debug({ backend: `${this.target.addr}:${this.target.port}`, err: outcome.error }, 'pooled backend connection failed; retrying on a fresh one');
-        socket = undefined;
-        reused = false;
-        continue;
+        return this.dial(req, hasBody, false, done);
       }
       this.log?.error({ backend: `${this.target.addr}:${this.target.port}`, err: outcome.error }, 'proxy request failed');
-      return failure(outcome.status, outcome.error);
-    }
+      done(failure(outcome.status, outcome.error));
+    }).run();
   }
 
   /** Destroys every backend connection (idle or in use; not upgraded ones). */
@@ -215,7 +251,7 @@ class BodyRelay extends Readable {
 
 /** One request/response on one backend socket. */
 class Exchange {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private gotBytes = false;
   private requestDone = false;
   private state: 'head' | 'body' | 'done' = 'head';
@@ -225,9 +261,8 @@ class Exchange {
   private relay: BodyRelay | undefined;
   /** False once anything makes the socket unfit for another request. */
   private reusable = true;
-  private settle: (o: Outcome) => void = () => undefined;
+  private settled = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly listeners: Array<[string, Listener]> = [];
 
   constructor(
     private readonly socket: Socket,
@@ -235,33 +270,38 @@ class Exchange {
     private readonly hasBody: boolean,
     private readonly proxy: ProxyHandler,
     private readonly pool: ConnectionPool,
+    private readonly done: (o: Outcome) => void,
   ) {}
 
-  run(): Promise<Outcome> {
-    return new Promise((resolve) => {
-      let settled = false;
-      this.settle = (o) => {
-        if (settled) return;
-        settled = true;
-        resolve(o);
-      };
-      this.listen('data', (chunk: Buffer) => this.onData(chunk));
-      this.listen('end', () => this.onGone('backend closed the connection'));
-      this.listen('error', (err: Error) => this.onGone(`backend connection error: ${err.message}`));
-      this.listen('close', () => this.onGone('backend connection closed'));
-      this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
-      this.send();
-    });
+  run(): void {
+    const { socket } = this;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (this.req.cancel) this.req.cancel.hook = this.onAbort;
+    this.send();
   }
 
-  private listen<A>(event: string, fn: (arg: A) => void): void {
-    this.socket.on(event, fn);
-    this.listeners.push([event, fn as Listener]);
+  private settle(o: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done(o);
   }
+
+  private readonly onEnd = (): void => this.onGone('backend closed the connection');
+  private readonly onError = (err: Error): void => this.onGone(`backend connection error: ${err.message}`);
+  private readonly onClose = (): void => this.onGone('backend connection closed');
 
   private detach(): void {
-    for (const [event, fn] of this.listeners.splice(0)) this.socket.off(event, fn);
+    const { socket } = this;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
     this.req.signal?.removeEventListener('abort', this.onAbort);
+    if (this.req.cancel?.hook === this.onAbort) this.req.cancel.hook = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -343,7 +383,7 @@ class Exchange {
 
   // ---- response
 
-  private onData(chunk: Buffer): void {
+  private readonly onData = (chunk: Buffer): void => {
     this.gotBytes = true;
     if (this.state === 'body') return this.feedBody(chunk);
     if (this.state !== 'head') return;
@@ -361,7 +401,7 @@ class Exchange {
       if (head.status === 101) return this.upgraded(head, r.end);
       return this.respond(head, r.end);
     }
-  }
+  };
 
   private upgraded(head: ResponseHead, end: number): void {
     if (!isWebSocketUpgrade(this.req.head)) return this.fail(502, 'backend sent 101 Switching Protocols to a request without an upgrade', false);
@@ -383,6 +423,9 @@ class Exchange {
     this.state = 'body';
     if (!backendPersists(head) || framing.kind === 'close') this.reusable = false;
     const close = !keepAlive(this.req.head) || !this.reusable || !this.requestDone;
+    const length = framing.kind === 'none' ? 0 : framing.kind === 'length' ? framing.length : -1;
+    const raw = this.buf;
+    if (length >= 0 && raw.length - end >= length && !(close && needsCloseLine(head))) return this.respondWhole(head.status, raw, end, length, close);
     const relay = new BodyRelay(
       () => {
         if (this.state === 'body') this.socket.resume();
@@ -392,7 +435,7 @@ class Exchange {
     this.relay = relay;
     const rest = this.buf.subarray(end);
     const headBytes = clientHead(this.buf.subarray(0, end), head, close);
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     const response: ProxyResponse = {
       status: head.status,
       head: headBytes,
@@ -412,6 +455,15 @@ class Exchange {
       return this.finish();
     }
     if (rest.length > 0) this.feedBody(rest);
+  }
+
+  /** The whole response is in `raw` and its head needs no rewrite: no stream, the socket goes back at once. */
+  private respondWhole(status: number, raw: Buffer, end: number, length: number, close: boolean): void {
+    const total = end + length;
+    if (raw.length > total) this.reusable = false; // bytes nobody asked for
+    this.buf = EMPTY;
+    this.finish();
+    this.settle({ kind: 'response', response: { status, head: raw.subarray(0, end), body: null, whole: raw.subarray(0, total), close, bytes: length, upgrade: undefined, error: undefined } });
   }
 
   private feedBody(chunk: Buffer): void {
@@ -505,9 +557,14 @@ class Exchange {
   }
 }
 
+/** The head does not say `Connection: close` already. */
+function needsCloseLine(head: ResponseHead): boolean {
+  return !headerTokens(head.headers, 'connection').includes('close');
+}
+
 /** The backend's head as sent, or with `Connection: close` in place of its Connection/Keep-Alive lines. */
 function clientHead(raw: Buffer, head: ResponseHead, close: boolean): Buffer {
-  if (!close || headerTokens(head.headers, 'connection').includes('close')) return Buffer.from(raw);
+  if (!close || !needsCloseLine(head)) return Buffer.from(raw);
   const lines = raw
     .toString('latin1')
     .split('\n')
