@@ -43,7 +43,7 @@ export class ResponseTracker {
         case 'head': {
           const start = this.pending.length;
           // Usually the whole head is in this one reply: no copy then.
-          const data = start === 0 ? buf.subarray(i) : Buffer.concat([this.pending, buf.subarray(i)]);
+          const data = start === 0 ? (i === 0 ? buf : buf.subarray(i)) : Buffer.concat([this.pending, buf.subarray(i)]);
           const end = findBlankLine(data);
           if (end < 0) {
             if (!looksLikeStatusLine(data) || data.length > MAX_HEAD) this.state = 'never';
@@ -51,9 +51,8 @@ export class ResponseTracker {
             return -1;
           }
           i += end - start;
-          const head = data.toString('latin1', 0, end);
           this.pending = EMPTY;
-          this.startBody(head);
+          this.startBody(data, end);
           if ((this.state as TrackerState) === 'body' && this.remaining === 0) this.state = 'done';
           break;
         }
@@ -92,10 +91,10 @@ export class ResponseTracker {
     return this.state === 'done' ? i : -1;
   }
 
-  private startBody(head: string): void {
-    const lines = head.split('\n');
-    const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(lines[0] ?? '')?.[1] ?? NaN);
-    if (!Number.isInteger(status)) {
+  /** The head is `h[0..end)`; read on bytes (this runs once per reply). */
+  private startBody(h: Buffer, end: number): void {
+    const status = statusOf(h, end);
+    if (status < 0) {
       this.state = 'never';
       return;
     }
@@ -113,17 +112,21 @@ export class ResponseTracker {
     }
     let length: number | undefined;
     let chunked = false;
-    for (let l = 1; l < lines.length; l++) {
-      const line = lines[l]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      // Only two names matter: skip the others by length before lower-casing.
-      const name = line.slice(0, colon).trim();
-      if (name.length !== TRANSFER_ENCODING.length && name.length !== CONTENT_LENGTH.length) continue;
-      const lower = name.toLowerCase();
-      const value = line.slice(colon + 1).trim(); // trim() also drops the '\r' of a CRLF line
-      if (lower === TRANSFER_ENCODING) chunked = value.toLowerCase().split(',').map((t) => t.trim()).includes('chunked');
-      else if (lower === CONTENT_LENGTH && /^[0-9]{1,15}$/.test(value)) length = Number(value);
+    for (let from = h.indexOf(0x0a) + 1; from > 0 && from < end; ) {
+      const nl = h.indexOf(0x0a, from);
+      const lineEnd = nl < 0 || nl >= end ? end : nl;
+      const colon = h.indexOf(0x3a, from);
+      if (colon > from && colon < lineEnd) {
+        const [ns, ne] = trimmed(h, from, colon);
+        const [vs, ve] = trimmed(h, colon + 1, lineEnd);
+        if (nameIs(h, ns, ne, TRANSFER_ENCODING)) {
+          chunked = h.toString('latin1', vs, ve).toLowerCase().split(',').map((t) => t.trim()).includes('chunked');
+        } else if (nameIs(h, ns, ne, CONTENT_LENGTH)) {
+          const n = digits(h, vs, ve);
+          if (n >= 0) length = n;
+        }
+      }
+      from = lineEnd + 1;
     }
     if (chunked) this.state = 'chunk-size';
     else if (length !== undefined) {
@@ -155,12 +158,58 @@ export class ResponseTracker {
   }
 }
 
-const TRANSFER_ENCODING = 'transfer-encoding';
-const CONTENT_LENGTH = 'content-length';
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 
-/** Just past the first empty line (LF LF or LF CR LF), or -1. */
+/** `HTTP/d.d ddd` at the start: the status, else -1. */
+function statusOf(h: Buffer, end: number): number {
+  if (end < 12 || !looksLikeStatusLine(h) || h[8] !== 0x20 || h[6] !== 0x2e || !isDigit(h[5]) || !isDigit(h[7])) return -1;
+  if (!isDigit(h[9]) || !isDigit(h[10]) || !isDigit(h[11])) return -1;
+  return (h[9]! - 0x30) * 100 + (h[10]! - 0x30) * 10 + (h[11]! - 0x30);
+}
+
+function isDigit(b: number | undefined): boolean {
+  return b !== undefined && b >= 0x30 && b <= 0x39;
+}
+
+/** String.prototype.trim's whitespace among latin1 bytes: TAB LF VT FF CR SP NBSP. */
+function isSpace(b: number): boolean {
+  return (b >= 0x09 && b <= 0x0d) || b === 0x20 || b === 0xa0;
+}
+
+function trimmed(h: Buffer, start: number, end: number): [number, number] {
+  while (start < end && isSpace(h[start]!)) start++;
+  while (end > start && isSpace(h[end - 1]!)) end--;
+  return [start, end];
+}
+
+/** ASCII case-insensitive equality with a lower-case name (no other latin1 byte lower-cases into ASCII). */
+function nameIs(h: Buffer, start: number, end: number, name: Buffer): boolean {
+  if (end - start !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const b = h[start + i]!;
+    if ((b >= 0x41 && b <= 0x5a ? b | 0x20 : b) !== name[i]) return false;
+  }
+  return true;
+}
+
+/** 1 to 15 decimal digits: their value, else -1. */
+function digits(h: Buffer, start: number, end: number): number {
+  if (end <= start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const b = h[i]!;
+    if (b < 0x30 || b > 0x39) return -1;
+    n = n * 10 + (b - 0x30);
+  }
+  return n;
+}
+
+/** Just past the first empty line (LF LF or LF CR LF), or -1. A plain loop: heads are short, and native indexOf calls cost more here. */
 function findBlankLine(buf: Buffer): number {
-  for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+  const n = buf.length;
+  for (let i = 0; i < n; i++) {
+    if (buf[i] !== 0x0a) continue;
     if (buf[i + 1] === 0x0a) return i + 2;
     if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
   }
@@ -169,7 +218,9 @@ function findBlankLine(buf: Buffer): number {
 
 const STATUS_PREFIX = Buffer.from('HTTP/', 'latin1');
 
+/** The bytes so far could start a status line (`HTTP/`). */
 function looksLikeStatusLine(buf: Buffer): boolean {
   const n = Math.min(buf.length, STATUS_PREFIX.length);
-  return buf.subarray(0, n).equals(STATUS_PREFIX.subarray(0, n));
+  for (let i = 0; i < n; i++) if (buf[i] !== STATUS_PREFIX[i]) return false;
+  return true;
 }
