@@ -291,7 +291,7 @@ export function encodeRequest(init: RequestInit): Buffer {
     const { headers } = init;
     for (let i = 0; i < headers.length; i++) {
       const [k, v] = headers[i]!;
-      json += `${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(v)}`;
+      json += `${i === 0 ? '' : ','}${jsonString(k)}:${typeof v === 'string' ? jsonString(v) : JSON.stringify(v)}`;
     }
     json += '}';
     const head = `${init.sender} ${init.connId} ${init.path} ${Buffer.byteLength(json, 'utf8')}:${json},${body.length}:`;
@@ -308,3 +308,13 @@ export function encodeRequest(init: RequestInit): Buffer {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** JSON.stringify of a string, without its call when nothing needs escaping (the usual header). */
+function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // '"', '\\', control characters and (lone) surrogates are JSON.stringify's business.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
