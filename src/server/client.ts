@@ -311,7 +311,8 @@ export class Client {
       case 'dir':
         return this.filtered('DIRECTORY', () => this.toDir(head, end, host, route.prefix, target));
       case 'proxy':
-        return this.filtered('PROXY', () => this.toProxy(head, end, host, target));
+        // No filters: no closure on the hot path.
+        return this.host.filters === undefined ? this.toProxy(head, end, host, target) : this.filtered('PROXY', () => this.toProxy(head, end, host, target));
     }
   }
 

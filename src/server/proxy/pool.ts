@@ -59,7 +59,7 @@ export class ConnectionPool {
   }
 
   /** `cancel`: a caller-owned switch whose hook is set while connecting (proxy-handler.ts ProxyCancel). */
-  connect(signal: AbortSignal | undefined, cancel?: { hook: (() => void) | undefined }): Promise<net.Socket> {
+  connect(signal: AbortSignal | undefined, cancel?: { hook: { cancelled(): void } | undefined }): Promise<net.Socket> {
     if (this.closed) return Promise.reject(new ConnectError('proxy is closed', false));
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: this.addr, port: this.port });
@@ -68,7 +68,7 @@ export class ConnectionPool {
       const done = (err: ConnectError | undefined): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        if (cancel?.hook === onAbort) cancel.hook = undefined;
+        if (cancel?.hook === hook) cancel.hook = undefined;
         socket.off('error', onError).off('connect', onConnect);
         if (!err) return resolve(socket);
         socket.destroy();
@@ -84,7 +84,8 @@ export class ConnectionPool {
       const timer = setTimeout(() => done(new ConnectError(`connect to ${this.addr}:${this.port} timed out after ${this.options.connectTimeoutMs} ms`, true)), this.options.connectTimeoutMs);
       socket.once('error', onError).once('connect', onConnect);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (cancel) cancel.hook = onAbort;
+      const hook = { cancelled: onAbort };
+      if (cancel) cancel.hook = hook;
     });
   }
 

@@ -97,14 +97,19 @@ export interface ProxyRequest {
  */
 export class ProxyCancel {
   aborted = false;
-  hook: (() => void) | undefined = undefined;
+  hook: CancelHook | undefined = undefined;
   cancel(): void {
     if (this.aborted) return;
     this.aborted = true;
     const hook = this.hook;
     this.hook = undefined;
-    hook?.();
+    hook?.cancelled();
   }
+}
+
+/** What a ProxyCancel tells: an object, so an exchange needs no closure for it. */
+export interface CancelHook {
+  cancelled(): void;
 }
 
 export interface ProxyUpgrade {
@@ -206,15 +211,17 @@ export class ProxyHandler {
       socket.destroy();
       return done(failure(502, 'client went away'));
     }
-    new Exchange(socket, req, hasBody, this, this.pool, (outcome) => {
-      if (outcome.kind === 'response') return done(outcome.response);
-      if (outcome.retry && retryable) {
-        this.log?.debug({ backend: `${this.target.addr}:${this.target.port}`, err: outcome.error }, 'pooled backend connection failed; retrying on a fresh one');
-        return this.dial(req, hasBody, false, done);
-      }
-      this.log?.error({ backend: `${this.target.addr}:${this.target.port}`, err: outcome.error }, 'proxy request failed');
-      done(failure(outcome.status, outcome.error));
-    }).run();
+    new Exchange(socket, req, hasBody, retryable, this, this.pool, done).run();
+  }
+
+  /** An exchange failed before any response: retry on a fresh connection, or answer 502/504. */
+  retryOrFail(req: ProxyRequest, hasBody: boolean, retryable: boolean, done: (res: ProxyResponse) => void, o: Failed): void {
+    if (o.retry && retryable) {
+      this.log?.debug({ backend: `${this.target.addr}:${this.target.port}`, err: o.error }, 'pooled backend connection failed; retrying on a fresh one');
+      return this.dial(req, hasBody, false, done);
+    }
+    this.log?.error({ backend: `${this.target.addr}:${this.target.port}`, err: o.error }, 'proxy request failed');
+    done(failure(o.status, o.error));
   }
 
   /** Destroys every backend connection (idle or in use; not upgraded ones). */
@@ -223,7 +230,31 @@ export class ProxyHandler {
   }
 }
 
-type Outcome = { kind: 'response'; response: ProxyResponse } | { kind: 'failed'; status: 502 | 504; error: string; retry: boolean };
+type Failed = { kind: 'failed'; status: 502 | 504; error: string; retry: boolean };
+type Outcome = { kind: 'response'; response: ProxyResponse } | Failed;
+
+/**
+ * The listeners of one backend socket, added once for its life: they call
+ * the exchange in progress on it, if any (no listeners or closures per
+ * request).
+ */
+class Link {
+  exchange: Exchange | undefined = undefined;
+  constructor(socket: Socket) {
+    socket.on('data', (chunk: Buffer) => this.exchange?.onData(chunk));
+    socket.on('end', () => this.exchange?.onGone('backend closed the connection'));
+    socket.on('error', (err: Error) => this.exchange?.onGone(`backend connection error: ${err.message}`));
+    socket.on('close', () => this.exchange?.onGone('backend connection closed'));
+  }
+}
+
+const links = new WeakMap<Socket, Link>();
+
+function linkOf(socket: Socket): Link {
+  let link = links.get(socket);
+  if (!link) links.set(socket, (link = new Link(socket)));
+  return link;
+}
 
 /** Response body bytes on their way to the client; reading pulls from the backend socket. */
 class BodyRelay extends Readable {
@@ -250,7 +281,7 @@ class BodyRelay extends Readable {
 }
 
 /** One request/response on one backend socket. */
-class Exchange {
+class Exchange implements CancelHook {
   private buf: Buffer = EMPTY;
   private gotBytes = false;
   private requestDone = false;
@@ -263,45 +294,41 @@ class Exchange {
   private reusable = true;
   private settled = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly link: Link;
+  /** Only made when the caller passed an AbortSignal. */
+  private onAbort: (() => void) | undefined;
 
   constructor(
     private readonly socket: Socket,
     private readonly req: ProxyRequest,
     private readonly hasBody: boolean,
+    private readonly retryable: boolean,
     private readonly proxy: ProxyHandler,
     private readonly pool: ConnectionPool,
-    private readonly done: (o: Outcome) => void,
-  ) {}
+    private readonly done: (res: ProxyResponse) => void,
+  ) {
+    this.link = linkOf(socket);
+  }
 
   run(): void {
-    const { socket } = this;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (this.req.cancel) this.req.cancel.hook = this.onAbort;
+    this.link.exchange = this;
+    const { signal, cancel } = this.req;
+    if (signal) signal.addEventListener('abort', (this.onAbort = () => this.cancelled()), { once: true });
+    if (cancel) cancel.hook = this;
     this.send();
   }
 
   private settle(o: Outcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.done(o);
+    if (o.kind === 'response') this.done(o.response);
+    else this.proxy.retryOrFail(this.req, this.hasBody, this.retryable, this.done, o);
   }
 
-  private readonly onEnd = (): void => this.onGone('backend closed the connection');
-  private readonly onError = (err: Error): void => this.onGone(`backend connection error: ${err.message}`);
-  private readonly onClose = (): void => this.onGone('backend connection closed');
-
   private detach(): void {
-    const { socket } = this;
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
-    this.req.signal?.removeEventListener('abort', this.onAbort);
-    if (this.req.cancel?.hook === this.onAbort) this.req.cancel.hook = undefined;
+    if (this.link.exchange === this) this.link.exchange = undefined;
+    if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort);
+    if (this.req.cancel?.hook === this) this.req.cancel.hook = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -355,7 +382,7 @@ class Exchange {
       body.off('data', onData).off('end', onEnd).off('error', onError);
     };
     body.on('data', onData).once('end', onEnd).once('error', onError);
-    this.stopReading = () => {
+    this.stopBodyReading = () => {
       cleanup();
       body.resume();
     };
@@ -373,7 +400,12 @@ class Exchange {
   }
 
   /** Stops consuming the request body (exchange over). */
-  private stopReading: () => void = () => undefined;
+  private stopReading(): void {
+    this.stopBodyReading?.();
+  }
+
+  /** Set while the request body is being sent. */
+  private stopBodyReading: (() => void) | undefined;
 
   /** The request body broke: the backend must not take a truncated request as complete. */
   private stopBody(why: string): void {
@@ -383,7 +415,7 @@ class Exchange {
 
   // ---- response
 
-  private readonly onData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): void {
     this.gotBytes = true;
     if (this.state === 'body') return this.feedBody(chunk);
     if (this.state !== 'head') return;
@@ -401,7 +433,7 @@ class Exchange {
       if (head.status === 101) return this.upgraded(head, r.end);
       return this.respond(head, r.end);
     }
-  };
+  }
 
   private upgraded(head: ResponseHead, end: number): void {
     if (!isWebSocketUpgrade(this.req.head)) return this.fail(502, 'backend sent 101 Switching Protocols to a request without an upgrade', false);
@@ -509,7 +541,7 @@ class Exchange {
     else this.socket.destroy();
   }
 
-  private onGone(why: string): void {
+  onGone(why: string): void {
     if (this.state === 'head') return this.fail(502, why, !this.gotBytes);
     if (this.state !== 'body') return;
     if (this.framing.kind === 'close' && why === 'backend closed the connection') return this.finish();
@@ -534,11 +566,12 @@ class Exchange {
     this.socket.destroy();
   }
 
-  private readonly onAbort = (): void => {
+  /** The client went away (ProxyCancel or the AbortSignal). */
+  cancelled(): void {
     if (this.state === 'head') return this.fail(502, 'client went away', false);
     this.relay?.destroy();
     this.abandon();
-  };
+  }
 
   private onTimeout(phase: 'body' | 'response'): void {
     if (this.state !== 'head') return;

@@ -14,8 +14,8 @@
  * Without it, nothing else changes: the closest to Mongrel2's raw relay.
  */
 import { FORWARDED_NAMES, forwardedHeaders } from '../../http/forwarded-headers.js';
-import { droppedHeaderNames, headerTokens } from '../../http/hop-by-hop.js';
-import { headerValue, headerValues } from '../http/body.js';
+import { droppedHeaderNames, HOP_BY_HOP, headerTokens } from '../../http/hop-by-hop.js';
+import { headerValues } from '../http/body.js';
 import type { RequestHead } from '../http/request-parser.js';
 
 export interface BackendHeadOptions {
@@ -46,36 +46,42 @@ export function originForm(head: RequestHead): string {
   return target === '*' || target.startsWith('/') ? target : `/${target}`;
 }
 
+/** One pass to find what the rules need, then one string: no per-header arrays (a per-request hot path). */
 export function buildBackendHead(head: RequestHead, options: BackendHeadOptions): Buffer {
-  const upgrade = isWebSocketUpgrade(head);
-  const dropped = droppedHeaderNames(headerValues(head, 'connection'));
+  let connection: string[] | undefined;
+  let host: string | undefined;
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'connection') (connection ??= []).push(value);
+    else if (lower === 'host' && host === undefined) host = value;
+  }
+  // Without a Connection header there is no upgrade and nothing named to drop.
+  const upgrade = connection !== undefined && isWebSocketUpgrade(head);
+  const dropped = connection === undefined ? HOP_BY_HOP : droppedHeaderNames(connection);
   const { forwarded } = options;
   const length = options.hasBody ? options.bodyLength : 0;
-  // Keeps the client's spelling of the header when the framing kind is the same.
-  const framing = (name: string): string =>
-    length === undefined ? `${name.toLowerCase() === 'transfer-encoding' ? name : 'Transfer-Encoding'}: chunked` : `${name.toLowerCase() === 'content-length' ? name : 'Content-Length'}: ${length}`;
-  const lines = [`${head.method} ${originForm(head)} ${head.version}`];
+  let out = `${head.method} ${originForm(head)} ${head.version}\r\n`;
   let framed = false;
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
     if (lower === 'content-length' || lower === 'transfer-encoding') {
-      if (!framed) lines.push(framing(name));
+      if (!framed) out += framingLine(lower, name, length);
       framed = true;
       continue;
     }
-    if (upgrade && lower === 'upgrade') {
-      lines.push(`${name}: ${value}`);
-      continue;
-    }
-    if (dropped.has(lower) || (forwarded && FORWARDED_NAMES.has(lower))) continue;
-    lines.push(`${name}: ${value}`);
+    if ((upgrade && lower === 'upgrade') || !(dropped.has(lower) || (forwarded && FORWARDED_NAMES.has(lower)))) out += `${name}: ${value}\r\n`;
   }
-  if (options.hasBody && !framed) lines.push(framing(''));
-  if (upgrade) lines.push('Connection: Upgrade');
-  else if (head.version === 'HTTP/1.0') lines.push('Connection: keep-alive');
+  if (options.hasBody && !framed) out += framingLine('', '', length);
+  if (upgrade) out += 'Connection: Upgrade\r\n';
+  else if (head.version === 'HTTP/1.0') out += 'Connection: keep-alive\r\n';
   if (forwarded) {
-    const facts = { ...forwarded, host: headerValue(head, 'host') };
-    for (const [name, value] of forwardedHeaders((n) => headerValues(head, n), facts)) lines.push(`${name}: ${value}`);
+    const facts = { peer: forwarded.peer, proto: forwarded.proto, trust: forwarded.trust, host };
+    for (const [name, value] of forwardedHeaders((n) => headerValues(head, n), facts)) out += `${name}: ${value}\r\n`;
   }
-  return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+  return Buffer.from(out + '\r\n', 'latin1');
+}
+
+/** The framing header for the body we send; keeps the client's spelling of the name when the framing kind is the same. */
+function framingLine(lower: string, name: string, length: number | undefined): string {
+  return length === undefined ? `${lower === 'transfer-encoding' ? name : 'Transfer-Encoding'}: chunked\r\n` : `${lower === 'content-length' ? name : 'Content-Length'}: ${length}\r\n`;
 }
