@@ -27,7 +27,6 @@ export type ResponseHeadResult =
 export const DEFAULT_MAX_RESPONSE_HEAD = 64 * 1024;
 
 const CR = 0x0d;
-const LF = 0x0a;
 const SP = 0x20;
 const HT = 0x09;
 /** RFC 9110 tchar. */
@@ -35,24 +34,31 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STATUS_LINE = /^HTTP\/1\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-/** Parse the head that starts at `start`; scans at most `maxBytes` bytes. */
+/**
+ * Parse the head that starts at `start`; scans at most `maxBytes` bytes.
+ * Works on one latin1 string of the scanned bytes (one native call per head,
+ * not one per line); offsets in errors are into `buf`.
+ */
 export function parseResponseHead(buf: Buffer, start: number, maxBytes = DEFAULT_MAX_RESPONSE_HEAD): ResponseHeadResult {
   const stop = Math.min(buf.length, start + maxBytes);
-  let lineStart = start;
+  const text = buf.toString('latin1', start, stop);
+  const n = text.length;
+  let lineStart = 0;
   let status: RegExpExecArray | undefined;
   const headers: Array<readonly [string, string]> = [];
-  for (let i = start; i < stop; i++) {
-    const b = buf[i] as number;
-    if (b === CR) {
-      if (i + 1 >= stop) break; // need the next byte
-      if (buf[i + 1] !== LF) return { kind: 'error', offset: i, reason: 'CR not followed by LF in the response head' };
-      continue;
+  for (;;) {
+    const lf = text.indexOf('\n', lineStart);
+    // A CR must be followed by LF (checked up to the LF, or to the end of what we have).
+    const cr = text.indexOf('\r', lineStart);
+    if (cr >= 0 && (lf < 0 || cr < lf - 1)) {
+      if (cr + 1 >= n) break; // need the next byte
+      return { kind: 'error', offset: start + cr, reason: 'CR not followed by LF in the response head' };
     }
-    if (b !== LF) continue;
-    const lineEnd = i > lineStart && buf[i - 1] === CR ? i - 1 : i;
-    const line = buf.toString('latin1', lineStart, lineEnd);
-    const at = lineStart;
-    lineStart = i + 1;
+    if (lf < 0) break;
+    const lineEnd = lf > lineStart && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    const line = text.slice(lineStart, lineEnd);
+    const at = start + lineStart;
+    lineStart = lf + 1;
     if (status === undefined) {
       const m = STATUS_LINE.exec(line);
       if (!m) return { kind: 'error', offset: at, reason: `bad status line ${JSON.stringify(line.slice(0, 80))}` };
@@ -62,22 +68,31 @@ export function parseResponseHead(buf: Buffer, start: number, maxBytes = DEFAULT
     }
     if (line === '') {
       const head: ResponseHead = { version: status[1] === '0' ? 'HTTP/1.0' : 'HTTP/1.1', status: Number(status[2]), reason: status[3] ?? '', headers };
-      return { kind: 'response', head, end: i + 1 };
+      return { kind: 'response', head, end: start + lf + 1 };
     }
     if (line.charCodeAt(0) === SP || line.charCodeAt(0) === HT) return { kind: 'error', offset: at, reason: 'obs-fold (continuation line) in the response head' };
     const colon = line.indexOf(':');
     if (colon <= 0) return { kind: 'error', offset: at, reason: 'header line without a name and colon' };
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return { kind: 'error', offset: at, reason: `bad header name ${JSON.stringify(name.slice(0, 40))}` };
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const value = trimBlanks(line, colon + 1);
     if (!FIELD_VALUE.test(value)) return { kind: 'error', offset: at + colon + 1, reason: `control byte in the value of ${name}` };
     headers.push([name, value]);
   }
   // Early garbage check: a status line must start with "HTTP/" (fail fast on non-HTTP backends).
-  const prefix = buf.subarray(start, Math.min(stop, start + 5)).toString('latin1');
+  const prefix = text.slice(0, 5);
   if (!'HTTP/'.startsWith(prefix)) return { kind: 'error', offset: start, reason: `response does not start with HTTP/ (got ${JSON.stringify(prefix)})` };
   if (buf.length - start >= maxBytes) return { kind: 'error', offset: start + maxBytes - 1, reason: `response head larger than ${maxBytes} bytes` };
   return { kind: 'incomplete' };
+}
+
+/** line.slice(from) without leading and trailing SP / HTAB. */
+function trimBlanks(line: string, from: number): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === SP || line.charCodeAt(a) === HT)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === SP || line.charCodeAt(b - 1) === HT)) b--;
+  return line.slice(a, b);
 }
 
 export type ResponseFraming =
