@@ -58,3 +58,23 @@ test('the response timeout starts once the body is sent: a silent backend → 50
   assert.match(res.error ?? '', /no response head within 150 ms/);
   assert.ok(Date.now() - started >= 4 * 60 + TIMEOUT - 20, `took ${Date.now() - started} ms`);
 });
+
+test('one pooled socket, many exchanges: a quick answer leaves no timeout behind; a later silent backend still gets its 504', async (t) => {
+  // The timer is one per backend socket, re-armed per exchange: a stale one must neither fire into the next exchange nor be lost.
+  const backend = await rawBackend(t, (socket, _head, index) => {
+    if (index < 2) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  const proxy = proxyTo(t, backend.port, { responseTimeoutMs: TIMEOUT });
+  const get = requestHead('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal((await collect(await proxy.forward(request(get)))).body.toString(), 'ok');
+  // Idle for longer than the timeout, then a second quick exchange on the same socket.
+  await delay(TIMEOUT * 2);
+  assert.equal(proxy.idleConnections, 1);
+  const second = await proxy.forward(request(get));
+  assert.equal(second.status, 200, second.error);
+  const started = Date.now();
+  const third = await proxy.forward(request(get));
+  assert.equal(third.status, 504, third.error);
+  assert.ok(Date.now() - started >= TIMEOUT - 5, `504 after ${Date.now() - started} ms, not before the timeout`);
+  assert.equal(backend.connections, 1);
+});

@@ -43,7 +43,7 @@ import type { RequestHead } from '../http/request-parser.js';
 import { fixedResponse } from '../http/responses.js';
 import { ChunkedScanner } from './chunked-scanner.js';
 import { ConnectError, ConnectionPool } from './pool.js';
-import { buildBackendHead, isWebSocketUpgrade } from './request-head.js';
+import { backendHeadText, isWebSocketUpgrade } from './request-head.js';
 import {
   backendPersists,
   DEFAULT_MAX_RESPONSE_HEAD,
@@ -240,11 +240,46 @@ type Outcome = { kind: 'response'; response: ProxyResponse } | Failed;
  */
 class Link {
   exchange: Exchange | undefined = undefined;
+  /**
+   * The exchange's timeout, one per socket, re-armed (refresh) rather than
+   * made per request; unref'd while no exchange runs. Firing checks that
+   * the exchange in progress is the one that armed it (`armedBy`).
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private armedBy: Exchange | undefined;
   constructor(socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.exchange?.onData(chunk));
     socket.on('end', () => this.exchange?.onGone('backend closed the connection'));
     socket.on('error', (err: Error) => this.exchange?.onGone(`backend connection error: ${err.message}`));
-    socket.on('close', () => this.exchange?.onGone('backend connection closed'));
+    socket.on('close', () => {
+      this.disarm();
+      if (this.timer) clearTimeout(this.timer);
+      this.exchange?.onGone('backend connection closed');
+    });
+  }
+
+  arm(by: Exchange, ms: number): void {
+    this.armedBy = by;
+    if (this.timer) this.timer.ref().refresh();
+    else this.timer = setTimeout(() => this.fire(), ms);
+  }
+
+  /** Pushes the deadline back (the request body made progress). */
+  refresh(): void {
+    if (this.armedBy) this.timer?.refresh();
+  }
+
+  disarm(): void {
+    if (!this.armedBy) return;
+    this.armedBy = undefined;
+    this.timer?.unref();
+  }
+
+  private fire(): void {
+    const by = this.armedBy;
+    this.armedBy = undefined;
+    this.timer?.unref();
+    if (by && by === this.exchange) by.onTimeout();
   }
 }
 
@@ -293,7 +328,8 @@ class Exchange implements CancelHook {
   /** False once anything makes the socket unfit for another request. */
   private reusable = true;
   private settled = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** What the armed timer bounds. */
+  private timerPhase: 'body' | 'response' = 'response';
   private readonly link: Link;
   /** Only made when the caller passed an AbortSignal. */
   private onAbort: (() => void) | undefined;
@@ -329,8 +365,7 @@ class Exchange implements CancelHook {
     if (this.link.exchange === this) this.link.exchange = undefined;
     if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort);
     if (this.req.cancel?.hook === this) this.req.cancel.hook = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.link.disarm();
   }
 
   // ---- request
@@ -339,8 +374,7 @@ class Exchange implements CancelHook {
     const { req, proxy } = this;
     const { forwardedHeaders, trustForwarded } = proxy.settings;
     const forwarded = forwardedHeaders ? { peer: req.remoteAddr, proto: req.scheme, trust: trustForwarded } : undefined;
-    const head = buildBackendHead(req.head, { bodyLength: req.bodyLength, hasBody: this.hasBody, forwarded });
-    this.socket.write(head);
+    this.socket.write(backendHeadText(req.head, { bodyLength: req.bodyLength, hasBody: this.hasBody, forwarded }), 'latin1');
     const body = req.body;
     if (!body || !this.hasBody) return this.requestSent();
     // Until the body is sent, the timer bounds the time between two chunks taken by the backend.
@@ -359,11 +393,11 @@ class Exchange implements CancelHook {
         ok = this.socket.write('\r\n', 'latin1');
         this.socket.uncork();
       } else ok = this.socket.write(chunk);
-      this.timer?.refresh();
+      this.link.refresh();
       if (!ok) {
         body.pause();
         this.socket.once('drain', () => {
-          this.timer?.refresh();
+          this.link.refresh();
           body.resume();
         });
       }
@@ -395,8 +429,8 @@ class Exchange implements CancelHook {
   }
 
   private startTimer(phase: 'body' | 'response'): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(phase), this.proxy.settings.responseTimeoutMs);
+    this.timerPhase = phase;
+    this.link.arm(this, this.proxy.settings.responseTimeoutMs);
   }
 
   /** Stops consuming the request body (exchange over). */
@@ -449,8 +483,7 @@ class Exchange implements CancelHook {
   private respond(head: ResponseHead, end: number): void {
     const framing = responseFraming(this.req.head.method, head);
     if (framing.kind === 'invalid') return this.fail(502, `backend response framing: ${framing.reason}`, false);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.link.disarm();
     this.framing = framing;
     this.state = 'body';
     if (!backendPersists(head) || framing.kind === 'close') this.reusable = false;
@@ -573,7 +606,8 @@ class Exchange implements CancelHook {
     this.abandon();
   }
 
-  private onTimeout(phase: 'body' | 'response'): void {
+  onTimeout(): void {
+    const phase = this.timerPhase;
     if (this.state !== 'head') return;
     const ms = this.proxy.settings.responseTimeoutMs;
     this.fail(504, phase === 'body' ? `the request body made no progress for ${ms} ms` : `no response head within ${ms} ms of the end of the request`, false);

@@ -48,6 +48,11 @@ export function originForm(head: RequestHead): string {
 
 /** One pass to find what the rules need, then one string: no per-header arrays (a per-request hot path). */
 export function buildBackendHead(head: RequestHead, options: BackendHeadOptions): Buffer {
+  return Buffer.from(backendHeadText(head, options), 'latin1');
+}
+
+/** buildBackendHead as latin1 text: a socket writes it with no Buffer made in JS. */
+export function backendHeadText(head: RequestHead, options: BackendHeadOptions): string {
   let connection: string[] | undefined;
   let host: string | undefined;
   for (const [name, value] of head.headers) {
@@ -78,7 +83,7 @@ export function buildBackendHead(head: RequestHead, options: BackendHeadOptions)
     const facts = { peer: forwarded.peer, proto: forwarded.proto, trust: forwarded.trust, host };
     for (const [name, value] of forwardedHeaders((n) => headerValues(head, n), facts)) out += `${name}: ${value}\r\n`;
   }
-  return Buffer.from(out + '\r\n', 'latin1');
+  return out + '\r\n';
 }
 
 /** The framing header for the body we send; keeps the client's spelling of the name when the framing kind is the same. */
