@@ -34,6 +34,11 @@ import { buildRequestHead, RequestHeadError, type RequestHead } from './app/requ
 import { clientAddressing, MemorySocket } from './app/memory-socket.js';
 import { UpgradeLink } from './app/upgrade-link.js';
 
+/** Kept-alive sockets at most (one per Mongrel2 connection id between its requests). */
+const MAX_KEPT = 4096;
+/** A kept socket idle this long (up to twice) is ended. */
+const KEPT_IDLE_MS = 30_000;
+
 export type AppKind = 'express' | 'koa' | 'listener' | 'server';
 
 /** The app as one request listener, and what it was (for logs); for an http.Server, the server (its 'upgrade' listeners). */
@@ -169,6 +174,16 @@ export class AppBackend implements Backend {
   /** Never listens: each request's socket is handed to it with emit('connection'). */
   readonly #server: http.Server;
   readonly #live = new Map<Duplex, Exchange>();
+  /**
+   * Sockets Node's server keeps alive, one per Mongrel2 connection id, each
+   * idle until that connection's next request: a new socket per request
+   * costs Node a whole connection setup. Dropped on the disconnect notice,
+   * when Node ends the connection, after KEPT_IDLE_MS to 2×KEPT_IDLE_MS idle
+   * (#sweep), and the oldest past MAX_KEPT.
+   */
+  readonly #kept = new Map<number, { socket: MemorySocket; sweep: number }>();
+  #sweeps = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   /** Parses upgrade requests only; kept apart so that a plain request with Upgrade headers still reaches the app's 'request' listener. */
   readonly #upgradeServer: http.Server;
   readonly #links = new Set<UpgradeLink>();
@@ -185,6 +200,8 @@ export class AppBackend implements Backend {
       maxHeaderSize: options.maxHeaderSize ?? 64 * 1024,
     };
     this.#server = http.createServer(serverOptions);
+    // Idle kept sockets are swept here (#sweep), cheaper than Node's timer re-armed on every response.
+    this.#server.keepAliveTimeout = 0;
     this.#upgradeServer = http.createServer(serverOptions);
     this.#upgradeServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     // Node saw no upgrade (Mongrel2 checks the same headers, so this should not happen).
@@ -211,14 +228,18 @@ export class AppBackend implements Backend {
   async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
     this.#checkOpen(signal);
     const head = requestHead(req, { present: body !== null, length: bodyLength });
+    const connId = req.connId;
+    const kept = this.#takeKept(req);
     const exchange = new Exchange({
       req,
       head,
       body,
       bodyLength,
-      logger: this.#log.child({ connId: req.connId }),
+      logger: this.#log,
       headTimeoutMs: this.#options.headTimeoutMs,
       highWaterMark: this.#options.highWaterMark,
+      socket: kept,
+      onKeep: (socket) => this.#keep(connId, socket),
     });
     const socket = exchange.socket;
     this.#live.set(socket, exchange);
@@ -226,11 +247,67 @@ export class AppBackend implements Backend {
     signal.addEventListener('abort', onAbort, { once: true });
     void exchange.closed.then(() => {
       signal.removeEventListener('abort', onAbort);
-      this.#live.delete(socket);
+      if (this.#live.get(socket) === exchange) this.#live.delete(socket);
     });
-    // Node's server takes the socket as an accepted connection and starts parsing.
-    this.#server.emit('connection', socket);
+    // Node's server takes a new socket as an accepted connection and starts parsing; a kept one reads on.
+    if (kept) exchange.resume();
+    else this.#server.emit('connection', socket);
     return exchange.response;
+  }
+
+  /** The client of Mongrel2 connection `connId` is gone: its kept socket closes (Node's server forgets it). */
+  disconnected(connId: number): void {
+    this.#kept.get(connId)?.socket.destroy();
+    // A response whose body is sent but whose socket Node has not released yet.
+    for (const exchange of this.#live.values()) if (exchange.connId === connId) exchange.noKeep();
+  }
+
+  /** The connection's kept socket, if it is still open and has the same client addressing. */
+  #takeKept(req: HttpRequest): MemorySocket | undefined {
+    const socket = this.#kept.get(req.connId)?.socket;
+    if (!socket) return undefined;
+    this.#kept.delete(req.connId);
+    const want = clientAddressing(req.headers);
+    if (!socket.destroyed && socket.remoteAddress === want.remoteAddress && (socket.encrypted === true) === want.encrypted) return socket;
+    socket.destroy();
+    return undefined;
+  }
+
+  #keep(connId: number, socket: MemorySocket): void {
+    if (this.#live.get(socket)) this.#live.delete(socket);
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    const kept = this.#kept;
+    // Between requests Node writes nothing and asks for bytes it gets with the next request.
+    socket.attach({
+      read: () => undefined,
+      write: (_chunk, done) => {
+        done();
+        socket.destroy();
+      },
+      end: () => void socket.destroy(),
+      destroyed: () => {
+        if (kept.get(connId)?.socket === socket) kept.delete(connId);
+      },
+    });
+    const previous = kept.get(connId)?.socket;
+    if (previous !== undefined && previous !== socket) previous.destroy();
+    kept.delete(connId);
+    kept.set(connId, { socket, sweep: this.#sweeps });
+    if (kept.size > MAX_KEPT) kept.values().next().value?.socket.destroy();
+    this.#sweeper ??= setInterval(() => this.#sweep(), KEPT_IDLE_MS).unref();
+  }
+
+  /** Ends the sockets kept since before the previous sweep. */
+  #sweep(): void {
+    for (const { socket, sweep } of [...this.#kept.values()]) if (sweep < this.#sweeps) socket.destroy();
+    this.#sweeps++;
+    if (this.#kept.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   #checkOpen(signal: AbortSignal): void {
@@ -314,6 +391,8 @@ export class AppBackend implements Backend {
   /** Stops taking requests and ends those in flight (the bridge drains before it closes backends). */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const { socket } of [...this.#kept.values()]) socket.destroy();
     const exchanges = [...this.#live.values()];
     for (const exchange of exchanges) exchange.abort(new Error('the app backend is closing'));
     const links = [...this.#links];

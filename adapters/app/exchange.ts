@@ -11,7 +11,10 @@
  * - request: the body source is read only when the socket wants bytes, which
  *   Node stops asking for when `req` is not read (it pauses the socket).
  *
- * Lifetime: the socket is destroyed when the response has finished, when the
+ * Lifetime: when the response has finished cleanly on a connection Node keeps
+ * alive, the socket is handed back (`onKeep`) for the next request of the
+ * same Mongrel2 connection, as a keep-alive client would; otherwise it is
+ * destroyed then. It is also destroyed when the
  * client leaves (the signal), when the consumer drops the body early, or when
  * the app fails. Destroying it is what an app sees as the client going away:
  * 'close' on req and res, `req.destroyed`, and `res.writableEnded` false.
@@ -33,10 +36,15 @@ export interface ExchangeOptions {
   head: RequestHead;
   body: Readable | null;
   bodyLength: number | undefined;
+  /** Entries name the request's connId themselves (no child logger per request). */
   logger: Logger;
   /** Answer 504 when the app has not started its response within this time. */
   headTimeoutMs?: number;
   highWaterMark?: number;
+  /** A kept-alive socket of the same Mongrel2 connection to continue on (default: a new one). */
+  socket?: MemorySocket;
+  /** The response finished cleanly and Node keeps the connection: the socket is free for the next request. */
+  onKeep?: (socket: MemorySocket) => void;
 }
 
 export class Exchange implements SocketPeer {
@@ -58,6 +66,10 @@ export class Exchange implements SocketPeer {
   #headTimer: NodeJS.Timeout | undefined;
   #req: IncomingMessage | undefined;
   #res: ServerResponse | undefined;
+  #onKeep: ((socket: MemorySocket) => void) | undefined;
+  readonly connId: number;
+  /** The socket went back to the backend: it is no longer this exchange's to destroy. */
+  #kept = false;
 
   // Request side.
   #headBytes: Buffer | null;
@@ -78,7 +90,12 @@ export class Exchange implements SocketPeer {
     this.response.catch(() => undefined); // observed by the caller; never an unhandled rejection here
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
 
-    this.socket = new MemorySocket({ peer: this, ...clientAddressing(req.headers), highWaterMark: options.highWaterMark });
+    this.#onKeep = options.onKeep;
+    this.connId = req.connId;
+    if (options.socket) {
+      this.socket = options.socket;
+      this.socket.attach(this);
+    } else this.socket = new MemorySocket({ peer: this, ...clientAddressing(req.headers), highWaterMark: options.highWaterMark });
 
     this.#parser = new ResponseParser(
       { method: req.method },
@@ -99,7 +116,7 @@ export class Exchange implements SocketPeer {
       destroy: (err, cb) => {
         // The consumer dropped the body before its end (client gone, or it
         // read all the Content-Length it wanted): stop the app.
-        if (!this.#parser.complete) this.socket.destroy();
+        if (!this.#parser.complete) this.#destroySocket();
         cb(err);
       },
     });
@@ -124,6 +141,17 @@ export class Exchange implements SocketPeer {
     if (options.headTimeoutMs !== undefined) {
       this.#headTimer = setTimeout(() => this.fail(new BackendError(504, `the app sent no response within ${options.headTimeoutMs} ms`)), options.headTimeoutMs);
     }
+  }
+
+  /** The client left: the socket is not kept for a next request. */
+  noKeep(): void {
+    this.#onKeep = undefined;
+  }
+
+  /** Feeds the request into a kept socket (a new one starts when Node's server takes it as a connection). */
+  resume(): void {
+    this.#wantMore = true;
+    this.#pump();
   }
 
   /** Node's server emitted 'request' for this socket. */
@@ -151,14 +179,18 @@ export class Exchange implements SocketPeer {
     } else if (!this.#parser.complete) {
       this.#body.destroy(err);
     }
-    this.socket.destroy();
+    this.#destroySocket();
   }
 
   /** The client left: the app sees the connection close. */
   abort(reason: unknown): void {
     if (!this.#settle()) this.#reject(reason);
     if (!this.#parser.complete) this.#body.destroy();
-    this.socket.destroy();
+    this.#destroySocket();
+  }
+
+  #destroySocket(): void {
+    if (!this.#kept) this.socket.destroy();
   }
 
   #settle(): boolean {
@@ -194,9 +226,18 @@ export class Exchange implements SocketPeer {
       this.fail(new BackendError(502, `the app's response was cut short: ${(err as Error).message}`));
       return;
     }
+    const socket = this.socket;
+    // Node ended the connection (Connection: close, HTTP/1.0) when it does not keep it (its resOnFinish ran first).
+    if (this.#onKeep && this.#req?.complete && this.#fedAll && !socket.destroyed && !socket.writableEnded && this.#held === undefined) {
+      this.#kept = true;
+      this.#releaseSource();
+      this.#onClosed();
+      this.#onKeep(socket);
+      return;
+    }
     // A body the app never read: Node has stopped tracking it, so end it here.
     if (this.#req && !this.#req.complete) this.#req.destroy();
-    this.socket.destroy();
+    socket.destroy();
   }
 
   #release(): void {
@@ -211,7 +252,7 @@ export class Exchange implements SocketPeer {
     try {
       this.#parser.push(chunk);
     } catch (err) {
-      this.#log.error({ err }, 'could not parse the response Node wrote');
+      this.#log.error({ err, connId: this.connId }, 'could not parse the response Node wrote');
       done();
       this.fail(new BackendError(502, `unparseable response from the app: ${(err as Error).message}`, { cause: err }));
       return;
@@ -236,14 +277,17 @@ export class Exchange implements SocketPeer {
     const held = this.#held;
     this.#held = undefined;
     held?.(new Error('socket destroyed'));
-    if (this.#source) {
-      this.#source.removeAllListeners('readable');
-      this.#source.removeAllListeners('end');
-      // Keep an error listener: a late upload failure must not be unhandled.
-      this.#source.removeAllListeners('error');
-      this.#source.on('error', () => undefined);
-    }
+    this.#releaseSource();
     this.socket.once('close', () => this.#onClosed());
+  }
+
+  #releaseSource(): void {
+    if (!this.#source) return;
+    this.#source.removeAllListeners('readable');
+    this.#source.removeAllListeners('end');
+    // Keep an error listener: a late upload failure must not be unhandled.
+    this.#source.removeAllListeners('error');
+    this.#source.on('error', () => undefined);
   }
 
   // SocketPeer: the request bytes Node reads.
@@ -271,7 +315,7 @@ export class Exchange implements SocketPeer {
         let data = typeof got === 'string' ? Buffer.from(got) : got;
         if (this.#remaining !== undefined) {
           if (data.length > this.#remaining) {
-            this.#log.warn({ extra: data.length - this.#remaining }, 'request body longer than its length; extra bytes dropped');
+            this.#log.warn({ connId: this.connId, extra: data.length - this.#remaining }, 'request body longer than its length; extra bytes dropped');
             data = data.subarray(0, this.#remaining);
           }
           this.#remaining -= data.length;

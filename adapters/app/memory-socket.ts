@@ -59,7 +59,7 @@ export class MemorySocket extends Duplex {
   readonly connecting = false;
   bytesRead = 0;
   bytesWritten = 0;
-  readonly #peer: SocketPeer;
+  #peer: SocketPeer;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -73,6 +73,15 @@ export class MemorySocket extends Duplex {
     this.localAddress = options.localAddress;
     this.localPort = options.localPort;
     if (options.encrypted) Object.defineProperty(this, 'encrypted', { value: true, enumerable: true });
+  }
+
+  /**
+   * Hands the socket to another peer: the next request of the same Mongrel2
+   * connection, or an idle keeper between requests (Node's server keeps the
+   * connection alive, as with a real client).
+   */
+  attach(peer: SocketPeer): void {
+    this.#peer = peer;
   }
 
   override push(chunk: unknown, encoding?: BufferEncoding): boolean {

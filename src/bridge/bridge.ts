@@ -54,6 +54,8 @@ export class Bridge {
     this.#conn.on('disconnect', (notice) => {
       this.#uploads.abort(notice.connId);
       for (const ac of this.#inflight.get(notice.connId) ?? []) ac.abort(new Error(`client ${notice.connId} disconnected`));
+      // A backend keeping per-connection state between requests (AppBackend's kept sockets) drops it.
+      for (const b of this.#backends) (b as Backend & { disconnected?(connId: number): void }).disconnected?.(notice.connId);
     });
   }
 

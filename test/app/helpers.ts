@@ -16,6 +16,8 @@ export interface RequestOptions {
   remoteAddr?: string;
   headers?: Array<[string, HeaderValue]>;
   body?: Buffer | string;
+  /** Mongrel2's connection id (default 7). */
+  connId?: number;
 }
 
 /** A Mongrel2 HTTP request as the bridge hands it to a backend (parseMessage of encodeRequest). */
@@ -25,7 +27,7 @@ export function httpRequest(opts: RequestOptions = {}): HttpRequest {
   const headers: Array<[string, HeaderValue]> = [['PATH', p], ['host', 'app.example'], ...(opts.headers ?? []), ['METHOD', opts.method ?? 'GET'], ['VERSION', opts.version ?? 'HTTP/1.1'], ['URI', uri]];
   if (q !== undefined) headers.push(['QUERY', q]);
   headers.push(['PATTERN', '/'], ['URL_SCHEME', opts.scheme ?? 'http'], ['REMOTE_ADDR', opts.remoteAddr ?? '127.0.0.1']);
-  const msg = parseMessage(encodeRequest({ sender: 'srv', connId: 7, path: p, headers, body: opts.body }));
+  const msg = parseMessage(encodeRequest({ sender: 'srv', connId: opts.connId ?? 7, path: p, headers, body: opts.body }));
   if (msg.kind !== 'http') throw new Error(`not an http request: ${msg.kind}`);
   return msg;
 }
