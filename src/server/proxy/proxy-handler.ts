@@ -486,11 +486,12 @@ class Exchange implements CancelHook {
     this.link.disarm();
     this.framing = framing;
     this.state = 'body';
-    if (!backendPersists(head) || framing.kind === 'close') this.reusable = false;
+    const connection = headerTokens(head.headers, 'connection');
+    if (!backendPersists(head, connection) || framing.kind === 'close') this.reusable = false;
     const close = !keepAlive(this.req.head) || !this.reusable || !this.requestDone;
     const length = framing.kind === 'none' ? 0 : framing.kind === 'length' ? framing.length : -1;
     const raw = this.buf;
-    if (length >= 0 && raw.length - end >= length && !(close && needsCloseLine(head))) return this.respondWhole(head.status, raw, end, length, close);
+    if (length >= 0 && raw.length - end >= length && !(close && !connection.includes('close'))) return this.respondWhole(head.status, raw, end, length, close);
     const relay = new BodyRelay(
       () => {
         if (this.state === 'body') this.socket.resume();
@@ -499,7 +500,7 @@ class Exchange implements CancelHook {
     );
     this.relay = relay;
     const rest = this.buf.subarray(end);
-    const headBytes = clientHead(this.buf.subarray(0, end), head, close);
+    const headBytes = clientHead(this.buf.subarray(0, end), close && !connection.includes('close'));
     this.buf = EMPTY;
     const response: ProxyResponse = {
       status: head.status,
@@ -624,14 +625,9 @@ class Exchange implements CancelHook {
   }
 }
 
-/** The head does not say `Connection: close` already. */
-function needsCloseLine(head: ResponseHead): boolean {
-  return !headerTokens(head.headers, 'connection').includes('close');
-}
-
-/** The backend's head as sent, or with `Connection: close` in place of its Connection/Keep-Alive lines. */
-function clientHead(raw: Buffer, head: ResponseHead, close: boolean): Buffer {
-  if (!close || !needsCloseLine(head)) return Buffer.from(raw);
+/** The backend's head as sent, or (addClose: the client must close and the head does not say so) with `Connection: close` in place of its Connection/Keep-Alive lines. */
+function clientHead(raw: Buffer, addClose: boolean): Buffer {
+  if (!addClose) return Buffer.from(raw);
   const lines = raw
     .toString('latin1')
     .split('\n')

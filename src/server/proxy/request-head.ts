@@ -81,7 +81,9 @@ export function backendHeadText(head: RequestHead, options: BackendHeadOptions):
   else if (head.version === 'HTTP/1.0') out += 'Connection: keep-alive\r\n';
   if (forwarded) {
     const facts = { peer: forwarded.peer, proto: forwarded.proto, trust: forwarded.trust, host };
-    for (const [name, value] of forwardedHeaders((n) => headerValues(head, n), facts)) out += `${name}: ${value}\r\n`;
+    // The client's values are only read when trusting them: no closure per request otherwise.
+    const values = forwarded.trust ? (n: string): string[] => headerValues(head, n) : noValues;
+    for (const [name, value] of forwardedHeaders(values, facts)) out += `${name}: ${value}\r\n`;
   }
   return out + '\r\n';
 }
@@ -90,3 +92,5 @@ export function backendHeadText(head: RequestHead, options: BackendHeadOptions):
 function framingLine(lower: string, name: string, length: number | undefined): string {
   return length === undefined ? `${lower === 'transfer-encoding' ? name : 'Transfer-Encoding'}: chunked\r\n` : `${lower === 'content-length' ? name : 'Content-Length'}: ${length}\r\n`;
 }
+
+const noValues = (): string[] => [];

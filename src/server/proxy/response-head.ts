@@ -8,7 +8,7 @@
  * §2.2 allows it); a bare CR, obs-fold, whitespace before the colon and control
  * bytes in values are refused (RFC 9112 §5), so a broken backend gets a 502.
  */
-import { headerTokens } from '../../http/hop-by-hop.js';
+import { headerTokens, listTokens } from '../../http/hop-by-hop.js';
 
 export interface ResponseHead {
   readonly version: 'HTTP/1.0' | 'HTTP/1.1';
@@ -107,14 +107,21 @@ export type ResponseFraming =
 export function responseFraming(method: string, head: ResponseHead): ResponseFraming {
   const { status } = head;
   if (method === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) return { kind: 'none' };
-  const codings = headerTokens(head.headers, 'transfer-encoding');
+  // One pass over the headers (a per-response hot path).
+  let te: string[] | undefined;
+  let cl: string[] | undefined;
+  for (const [k, v] of head.headers) {
+    const lower = k.toLowerCase();
+    if (lower === 'transfer-encoding') (te ??= []).push(v);
+    else if (lower === 'content-length') (cl ??= []).push(v);
+  }
+  const codings = te === undefined ? [] : listTokens(te);
   if (codings.length > 0) {
     // TE overrides Content-Length (§6.3 rule 3); a final coding other than chunked runs to close.
     return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
   let length = -1;
-  for (const [k, v] of head.headers) {
-    if (k.toLowerCase() !== 'content-length') continue;
+  for (const v of cl ?? []) {
     for (const part of v.split(',')) {
       const text = part.trim();
       if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) return { kind: 'invalid', reason: `bad Content-Length ${JSON.stringify(v)}` };
@@ -126,9 +133,8 @@ export function responseFraming(method: string, head: ResponseHead): ResponseFra
   return length >= 0 ? { kind: 'length', length } : { kind: 'close' };
 }
 
-/** Whether the backend keeps its connection open after this response (RFC 9112 §9.3). */
-export function backendPersists(head: ResponseHead): boolean {
-  const tokens = headerTokens(head.headers, 'connection');
+/** Whether the backend keeps its connection open after this response (RFC 9112 §9.3); `tokens`: its Connection tokens, if already at hand. */
+export function backendPersists(head: ResponseHead, tokens: readonly string[] = headerTokens(head.headers, 'connection')): boolean {
   if (tokens.includes('close')) return false;
   return head.version === 'HTTP/1.1' || tokens.includes('keep-alive');
 }
