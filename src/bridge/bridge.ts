@@ -66,9 +66,8 @@ export class Bridge {
 
   /** Serves requests until the connection stops receiving. */
   run(): Promise<void> {
-    this.#running ??= (async () => {
-      for await (const msg of this.#conn) this.#dispatch(msg);
-    })();
+    // A callback rather than `for await`: no promises per request.
+    this.#running ??= this.#conn.onMessage((msg) => this.#dispatch(msg));
     return this.#running;
   }
 

@@ -95,6 +95,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // Incoming requests waiting for a consumer, and consumers waiting for requests.
   readonly #inbox: Request[] = [];
   readonly #readers: Array<(req: Request | undefined) => void> = [];
+  /** Set by onMessage(): requests go straight to it. */
+  #onMessage: ((req: Request) => void) | undefined;
   #inboxDrained: (() => void) | undefined;
   readonly #receiving: Promise<void>;
 
@@ -161,6 +163,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return new Promise((resolve) => this.#readers.push(resolve));
   }
 
+  /**
+   * Hands every request to `fn` synchronously as it is received (those
+   * already queued first), instead of through recv() or the async iterator:
+   * no promise per request. Resolves once the connection stops receiving.
+   * An exception from `fn` is logged and the next request still comes.
+   */
+  onMessage(fn: (req: Request) => void): Promise<void> {
+    if (this.#onMessage) throw new Error('Connection.onMessage: a callback is already set');
+    this.#onMessage = fn;
+    for (const msg of this.#inbox.splice(0)) this.#deliver(fn, msg);
+    this.#inboxDrained?.();
+    return this.#receiving;
+  }
+
+  #deliver(fn: (req: Request) => void, msg: Request): void {
+    try {
+      fn(msg);
+    } catch (err) {
+      this.#log.error({ err, connId: msg.connId, kind: msg.kind }, 'the onMessage callback threw');
+    }
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Request> {
     for (;;) {
       const req = await this.recv();
@@ -223,6 +247,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // server (ids start again at 1), so the id is live again.
     this.#recentlyGone.delete(msg.connId);
     this.#openWindow(msg);
+    if (this.#onMessage) {
+      this.#deliver(this.#onMessage, msg);
+      return;
+    }
     const reader = this.#readers.shift();
     if (reader) reader(msg);
     else this.#inbox.push(msg);

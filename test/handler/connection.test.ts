@@ -268,6 +268,31 @@ describe('Connection: receiving requests', SUITE, () => {
     assert.equal((await within(after, 'the second recv()'))?.connId, 15);
   });
 
+  test('onMessage(): queued requests first, then each as it arrives, synchronously and in order; a throwing callback is logged and delivery goes on; it resolves when receiving stops', async (t) => {
+    const { logger, lines } = memoryLogger();
+    const { srv, conn } = await setup(t, { logger });
+    await srv.send(httpRequest(21));
+    await srv.send(httpRequest(22));
+    // 21 is queued for sure once recv() has it; 22 may or may not be.
+    assert.equal((await next(conn)).connId, 21);
+    const seen: number[] = [];
+    let all: () => void = () => undefined;
+    const got = new Promise<void>((resolve) => (all = resolve));
+    const stopped = conn.onMessage((req) => {
+      seen.push(req.connId);
+      if (req.connId === 23) throw new Error('callback boom');
+      if (seen.length === 3) all();
+    });
+    assert.throws(() => conn.onMessage(() => undefined), /already set/);
+    await srv.send(httpRequest(23));
+    await srv.send(httpRequest(24));
+    await within(got, 'three requests through onMessage');
+    assert.deepEqual(seen, [22, 23, 24]);
+    assert.ok(lines.some((l) => l.level === 50 && /onMessage callback threw/.test(String(l.msg))), JSON.stringify(lines));
+    await conn.stopReceiving();
+    await within(stopped, 'onMessage() resolving after stopReceiving()');
+  });
+
   test('a multi-part message is skipped with a warning and the next request is delivered', async (t) => {
     const { logger, lines } = memoryLogger();
     const { srv, conn } = await setup(t, { logger });
