@@ -337,7 +337,7 @@ export class Client {
     }
     this.phase = 'body';
     this.awaitBody(end + length, () => {
-      const body = Buffer.from(this.buf.subarray(end, end + length));
+      const body = length === 0 ? EMPTY : Buffer.from(this.buf.subarray(end, end + length));
       this.consume(end + length);
       if (!this.sendRequest(req, this.handlerTable(head), body)) return;
       this.phase = 'busy';
@@ -809,9 +809,12 @@ export class Client {
     this.onGone = undefined;
     this.phase = 'head';
     this.armHeaderTimer();
-    setImmediate(() => this.pump());
+    setImmediate(this.pumpLater);
     this.flowControl();
   }
+
+  /** responseDone()'s deferred pump, made once per connection rather than per response. */
+  private readonly pumpLater = (): void => this.pump();
 
   private log(host: HostConfig, head: RequestHead, status: number, size: number): void {
     this.host.accessLog({ host: host.name, remoteAddr: this.remoteAddr, remotePort: this.remotePort, time: now(), method: head.method, path: head.path, version: head.version, status, size });

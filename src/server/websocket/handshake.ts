@@ -19,16 +19,32 @@ function header(head: RequestHead, name: string): string | undefined {
  * Neither the method nor the version value is checked.
  */
 export function isWebSocketUpgrade(head: RequestHead): boolean {
-  const upgrade = header(head, 'upgrade');
-  const connection = header(head, 'connection');
-  return (
-    header(head, 'sec-websocket-key') !== undefined &&
-    header(head, 'sec-websocket-version') !== undefined &&
-    header(head, 'host') !== undefined &&
-    upgrade?.toLowerCase() === 'websocket' &&
-    connection !== undefined &&
-    connection.toLowerCase().includes('upgrade')
-  );
+  // Runs on every request: one pass, and names are lower-cased only when their length matches.
+  let upgrade: string | undefined;
+  let connection: string | undefined;
+  let key = false;
+  let version = false;
+  let host = false;
+  for (const [name, value] of head.headers) {
+    switch (name.length) {
+      case 4:
+        host ||= name.toLowerCase() === 'host';
+        break;
+      case 7:
+        if (upgrade === undefined && name.toLowerCase() === 'upgrade') upgrade = value;
+        break;
+      case 10:
+        if (connection === undefined && name.toLowerCase() === 'connection') connection = value;
+        break;
+      case 17:
+        key ||= name.toLowerCase() === 'sec-websocket-key';
+        break;
+      case 21:
+        version ||= name.toLowerCase() === 'sec-websocket-version';
+        break;
+    }
+  }
+  return key && version && host && upgrade?.toLowerCase() === 'websocket' && connection !== undefined && connection.toLowerCase().includes('upgrade');
 }
 
 /** The body of the WEBSOCKET_HANDSHAKE message: base64 SHA-1 of the client's key + the RFC 6455 GUID. */
