@@ -49,6 +49,8 @@ export interface Backend {
    * client frames (masked, as a client must). Backends without it get 501.
    */
   upgrade?(request: BackendUpgradeRequest): Promise<Duplex>;
+  /** The client with this connection id left: drop any state kept for it between requests (optional). */
+  disconnected?(connId: number): void;
   close(): Promise<void>;
 }
 

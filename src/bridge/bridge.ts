@@ -22,6 +22,11 @@ export interface BridgeOptions {
   /** Requests in flight before new ones get 503 (default 1024). */
   maxInflight?: number;
   logger: Logger;
+  /**
+   * Every backend the router may return (with a router): each is told of
+   * disconnects and closed by drain(). A single backend needs no list.
+   */
+  backends?: readonly Backend[];
   /** Websocket tunnel limits: client bytes queued for a backend (1008 past it), handshake and close timeouts. */
   websocket?: Pick<TunnelOptions, 'maxBuffered' | 'closeTimeoutMs' | 'handshakeTimeoutMs'>;
 }
@@ -46,7 +51,7 @@ export class Bridge {
     this.#conn = options.connection;
     const backend = options.backend;
     this.#route = typeof backend === 'function' ? backend : () => backend;
-    this.#backends = typeof backend === 'function' ? [] : [backend];
+    this.#backends = typeof backend === 'function' ? [...(options.backends ?? [])] : [backend];
     this.#maxInflight = options.maxInflight ?? 1024;
     this.#log = options.logger;
     this.#websocket = options.websocket;
@@ -55,7 +60,7 @@ export class Bridge {
       this.#uploads.abort(notice.connId);
       for (const ac of this.#inflight.get(notice.connId) ?? []) ac.abort(new Error(`client ${notice.connId} disconnected`));
       // A backend keeping per-connection state between requests (AppBackend's kept sockets) drops it.
-      for (const b of this.#backends) (b as Backend & { disconnected?(connId: number): void }).disconnected?.(notice.connId);
+      for (const b of this.#backends) b.disconnected?.(notice.connId);
     });
   }
 

@@ -149,13 +149,13 @@ async function runWorker(opts: BridgeCliOptions): Promise<void> {
     uploads: opts.uploadDir ? { dir: opts.uploadDir, root: opts.chroot } : undefined,
     logger: log,
   });
-  const bridge = new Bridge({ connection, backend, maxInflight: opts.maxInflight, logger: log });
+  const bridge = new Bridge({ connection, backend, backends: all, maxInflight: opts.maxInflight, logger: log });
   let draining = false;
   const drain = (signal: NodeJS.Signals): void => {
     if (draining) return;
     draining = true;
     log.info({ signal, inflight: bridge.inflight }, 'draining in-flight requests');
-    void bridge.drain(opts.timeout * 1000, all).then(() => process.exit(0));
+    void bridge.drain(opts.timeout * 1000).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));

@@ -349,3 +349,28 @@ describe('Bridge', () => {
     assert.equal(backend.closed, true);
   });
 });
+
+describe('Bridge with a router', () => {
+  test("every routed backend is told of disconnects and closed by drain()", async () => {
+    const srv = await FakeServer.start();
+    const conn = new Connection({ sendSpec: srv.sendSpec, recvSpec: srv.recvSpec, logger: pino({ level: 'silent' }) });
+    await conn.ready();
+    const told: Array<[string, number]> = [];
+    const make = (name: string): ScriptedBackend & { disconnected(id: number): void } => Object.assign(new ScriptedBackend(), { disconnected: (id: number) => void told.push([name, id]) });
+    const a = make('a');
+    const b = make('b');
+    const bridge = new Bridge({ connection: conn, backend: (req) => (req.path.startsWith('/a') ? a : b), backends: [a, b], logger: pino({ level: 'silent' }) });
+    void bridge.run();
+    try {
+      await srv.send(notice(41, 'disconnect'));
+      // The notice is handled when the next message is: send a request and wait for its answer.
+      await srv.send(request(42));
+      await srv.nextReply();
+      assert.deepEqual(told, [['a', 41], ['b', 41]]);
+    } finally {
+      await bridge.drain(1000);
+      await srv.close();
+    }
+    assert.equal(a.closed && b.closed, true);
+  });
+});
