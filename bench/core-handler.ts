@@ -6,7 +6,9 @@
  *   N  bare node:http (bench/servers/node-http.ts): the ceiling
  *   P  real Mongrel2 (startMongrel2) + a plain pyzmq handler (bench/handlers/hello.py)
  *   M  real Mongrel2 (another startMongrel2) + our TS handler (bench/handlers/hello.ts)
- *   C  our core (bench/servers/core.ts, src/server runServer) + the same TS handler
+ *   C  our core (bench/servers/core.ts, src/server runServer) + the same TS handler;
+ *      CORE_RUN=bundled (default: one esbuild bundle under bare node, as the
+ *      compiled bins run it) or tsx (the sources through tsx)
  *
  * Every server and handler is its own process (nothing pinned). Each front
  * gets a warm-up, then RUNS rounds of `wrk -tTHREADS -cCONNS -dDUR --latency`,
@@ -25,6 +27,7 @@
  * The report is markdown on stdout. Every process started here is stopped in
  * a finally block (and dies with the bench through setpriv --pdeathsig).
  */
+import { bundleCore } from './lib/bundle-core.js';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -45,6 +48,7 @@ import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const PYTHON = '/usr/bin/python3';
 const NODE_TS = ['--import', 'tsx'];
+const CORE_RUN = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
 
 const num = (name: string, def: number): number => {
   const v = Number(String(process.env[name] ?? def).replace(/s$/, ''));
@@ -154,7 +158,8 @@ async function startFronts(st: Started): Promise<void> {
     await fsp.mkdir(home);
     const prof = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE, '--cpu-prof-interval', '200'] : [];
     if (PROFILE) await fsp.mkdir(PROFILE, { recursive: true });
-    const core = await child('core', process.execPath, [...prof, ...NODE_TS, 'bench/servers/core.ts', '--home', home, '--send-spec', sendSpec, '--recv-spec', recvSpec, ...CORE_SETTINGS.flatMap((s) => ['--set', s])]);
+    const coreEntry = CORE_RUN === 'tsx' ? [...NODE_TS, 'bench/servers/core.ts'] : [bundleCore(ROOT)];
+    const core = await child('core', process.execPath, [...prof, ...coreEntry, '--home', home, '--send-spec', sendSpec, '--recv-spec', recvSpec, ...CORE_SETTINGS.flatMap((s) => ['--set', s])]);
     const h = await tsHandler('hello-ts-core', sendSpec, recvSpec);
     st.fronts.push({ key: 'C', label: 'OUR core + TS handler', port: Number(core.ready.split(' ')[1]), serverPid: core.pid, handlerPid: h.pid, runs: [] });
   }
