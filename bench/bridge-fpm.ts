@@ -44,7 +44,7 @@ import { startMongrel2, type Mongrel2Peer } from '../test/support/mongrel2.js';
 import { startPhpFpm, PHP_DOCROOT, type PhpFpm } from '../test/support/php-fpm.js';
 import { startNginx, type Nginx } from '../test/support/nginx.js';
 import { startBridge, M2BRIDGE_BIN, type BridgeProcess } from '../test/support/m2bridge.js';
-import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
+import { parseWrk, runWrk, stopWrkOnSignal, type WrkResult } from './lib/wrk.js';
 import { checkHello, fmt, get, mean, ratio } from './lib/report.js';
 import { Connection } from '../src/handler/index.js';
 import { CLK_TCK, commOf, descendants, memOf, ownAndReapedTicks, socketInodes, systemCpu, threadTicks, treeTicks, unixSocketInodes, type Mem } from './lib/proc.js';
@@ -306,15 +306,7 @@ function grepLines(text: string, re: RegExp, max = 8): { count: number; samples:
 // main
 
 const started: Array<{ name: string; stop: () => Promise<unknown> }> = [];
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals): void => {
-  if (interrupted) return;
-  interrupted = true;
-  log(`${sig}: stopping wrk and cleaning up`);
-  for (const c of runningWrk) c.kill('SIGKILL');
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+const interrupted = stopWrkOnSignal(log);
 
 async function stopAll(): Promise<void> {
   // reverse start order: bridges, then their mongrel2, nginx, FPM last
@@ -516,13 +508,13 @@ try {
     const out = await runWrk([`-t${THREADS}`, `-c${CONNS}`, `-d${WARM}`, f.url], wrkTimeout(WARM));
     const w = parseWrk(out);
     log(`  warm-up ${f.key}: ${fmt(w.rps)} req/s, non-2xx ${w.non2xx}, socket errors ${w.socketErrors}`);
-    if (interrupted) throw new Error('interrupted');
+    if (interrupted()) throw new Error('interrupted');
   }
 
   const runs: Run[] = [];
   for (let round = 1; round <= RUNS; round++) {
     for (const f of fronts) {
-      if (interrupted) throw new Error('interrupted');
+      if (interrupted()) throw new Error('interrupted');
       const settleMs = f.kind === 'hello' ? 0 : await settle(bridges);
       await sleep(PAUSE_MS);
       const args = [`-t${THREADS}`, `-c${CONNS}`, `-d${DUR}`, '--latency', f.url];

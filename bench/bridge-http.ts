@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { startMongrel2, renderMongrel2Conf, M2SH_BIN, MONGREL2_BIN } from '../test/support/mongrel2.js';
 import { startBridge, M2BRIDGE_BIN } from '../test/support/m2bridge.js';
 import { freePorts, spawnDaemon, terminateDaemon, tryConnect, readIf, tail } from '../test/support/process.js';
-import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
+import { parseWrk, runWrk, stopWrkOnSignal, type WrkResult } from './lib/wrk.js';
 import { checkHello, fmt, mean, ratio } from './lib/report.js';
 import { CLK_TCK, descendants, memOf, systemCpu, treeTicks } from './lib/proc.js';
 
@@ -175,15 +175,7 @@ async function measure(front: Front, round: number): Promise<Run> {
   return { front: front.key, round, wrk: parseWrk(raw), raw, cpu, busy: (sys1.busy - sys0.busy) / CLK_TCK, total: (sys1.total - sys0.total) / CLK_TCK };
 }
 
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals): void => {
-  if (interrupted) return;
-  interrupted = true;
-  log(`${sig}: stopping wrk and cleaning up`);
-  for (const c of runningWrk) c.kill('SIGKILL');
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+const interrupted = stopWrkOnSignal(log);
 
 let exitCode = 0;
 try {
@@ -228,14 +220,14 @@ try {
   }
   const rssIdle = memOf(bridgePid);
   for (const f of fronts) {
-    if (interrupted) throw new Error('interrupted');
+    if (interrupted()) throw new Error('interrupted');
     log(`warm-up ${f.key}`);
     await runWrk([`-t${THREADS}`, `-c${CONNS}`, `-d${WARM}`, `${f.url}/hello`], (seconds(WARM) + 30) * 1000);
   }
   const runs: Run[] = [];
   for (let round = 1; round <= RUNS; round++) {
     for (const f of fronts) {
-      if (interrupted) throw new Error('interrupted');
+      if (interrupted()) throw new Error('interrupted');
       await sleep(1000); // let TIME_WAIT sockets and the previous front's tail settle
       const r = await measure(f, round);
       runs.push(r);

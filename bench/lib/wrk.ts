@@ -93,3 +93,20 @@ export function runWrk(args: readonly string[], timeoutMs: number): Promise<stri
     });
   });
 }
+
+/**
+ * SIGINT/SIGTERM stop the running wrk processes at once (the bench then
+ * cleans up in its finally blocks). Returns whether a signal has come.
+ */
+export function stopWrkOnSignal(log: (msg: string) => void): () => boolean {
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: stopping wrk and cleaning up`);
+    for (const c of runningWrk) c.kill('SIGKILL');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => interrupted;
+}
