@@ -11,6 +11,7 @@
  * `limits.buffer_size` bytes are buffered, so memory per connection stays
  * bounded by buffer_size + limits.content_length + the reply byte limit.
  */
+import { nowSeconds } from './clock.js';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createReadStream, type WriteStream } from 'node:fs';
@@ -78,7 +79,7 @@ export const MAX_CREDITS = 102400;
  */
 type Phase = 'head' | 'body' | 'stream' | 'busy' | 'tunnel' | 'websocket' | 'closed';
 
-const now = (): number => Math.floor(Date.now() / 1000);
+const now = nowSeconds;
 
 export class Client {
   readonly info: ClientInfo;

@@ -50,8 +50,25 @@ function wireValue(v: TableValue): HeaderValue {
 }
 
 export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): Buffer {
+  const path = wireText(facts.path);
+  if (to.protocol === 'json') {
+    // The hot path: one list, built in wire order (PATH, client headers in hash order, server keys).
+    const headers: Array<[string, HeaderValue]> = [['PATH', path]];
+    table.forEach((k, values) => headers.push([k, values.length > 1 ? values.map(wireText) : wireText(values[0]!)]));
+    for (const [k, v] of serverKeys(facts)) if (v !== undefined) headers.push([k, wireText(v)]);
+    return encodeRequest({ sender: to.sendIdent, connId, path, headers, body, protocol: 'json' });
+  }
   const client = table.entries().map(([k, v]): [string, HeaderValue] => [k, wireValue(v)]);
-  const server: Array<[string, string | undefined]> = [
+  const present = serverKeys(facts)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]): [string, HeaderValue] => [k, wireText(v)]);
+  const headers = [...tnetServerOrder(present), ['PATH', path] as [string, HeaderValue], ...client.reverse()];
+  return encodeRequest({ sender: to.sendIdent, connId, path, headers, body, protocol: to.protocol });
+}
+
+/** The server-set keys, in JSON wire order. */
+function serverKeys(facts: RequestFacts): Array<[string, string | undefined]> {
+  return [
     ['METHOD', facts.method],
     ['VERSION', facts.version],
     ['URI', facts.uri],
@@ -61,10 +78,6 @@ export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: Req
     ['URL_SCHEME', facts.urlScheme],
     ['REMOTE_ADDR', facts.remoteAddr],
   ];
-  const present = server.filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]): [string, HeaderValue] => [k, wireText(v)]);
-  const path: [string, HeaderValue] = ['PATH', wireText(facts.path)];
-  const headers = to.protocol === 'json' ? [path, ...client, ...present] : [...tnetServerOrder(present), path, ...client.reverse()];
-  return encodeRequest({ sender: to.sendIdent, connId, path: wireText(facts.path), headers, body, protocol: to.protocol });
 }
 
 /** TNET renders REMOTE_ADDR, METHOD, URL_SCHEME, PATTERN, FRAGMENT, QUERY, URI, VERSION (then PATH). */
