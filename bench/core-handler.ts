@@ -27,6 +27,8 @@
  * The report is markdown on stdout. Every process started here is stopped in
  * a finally block (and dies with the bench through setpriv --pdeathsig).
  */
+import { envNum, median } from './lib/stats.js';
+import { ratio } from './lib/report.js';
 import { bundleCore } from './lib/bundle-core.js';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -50,17 +52,12 @@ const PYTHON = '/usr/bin/python3';
 const NODE_TS = ['--import', 'tsx'];
 const CORE_RUN = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
 
-const num = (name: string, def: number): number => {
-  const v = Number(String(process.env[name] ?? def).replace(/s$/, ''));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`${name}=${process.env[name]}: expected a number`);
-  return v;
-};
-const DUR = num('DUR', 10);
-const WARM = num('WARM', 3);
-const CONNS = num('CONNS', 50);
-const RUNS = num('RUNS', 3);
-const THREADS = num('THREADS', 2);
-const IDLE = num('IDLE', 10_000);
+const DUR = envNum('DUR', 10);
+const WARM = envNum('WARM', 3);
+const CONNS = envNum('CONNS', 50);
+const RUNS = envNum('RUNS', 3);
+const THREADS = envNum('THREADS', 2);
+const IDLE = envNum('IDLE', 10_000);
 const FRONTS = (process.env.FRONTS ?? 'N,P,M,C').split(',').map((s) => s.trim()).filter(Boolean);
 const PROFILE = process.env.PROFILE ? path.resolve(process.env.PROFILE) : process.argv.includes('--profile') ? '/tmp/m2-core-profile' : undefined;
 const BODY = 'Hello World\n';
@@ -74,13 +71,6 @@ const fmt = (n: number | null | undefined, d = 0): string => (n === null || n ==
 const mib = (kib: number | undefined): string => (kib === undefined ? '-' : (kib / 1024).toFixed(1));
 const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
-function median(xs: ReadonlyArray<number | null>): number | null {
-  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
-const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
 
 /** One raw GET: the whole response (so its bytes can be compared across fronts). */
 function rawGet(port: number, reqPath: string): Promise<Buffer> {
