@@ -43,7 +43,7 @@ import type { RequestHead } from '../http/request-parser.js';
 import { fixedResponse } from '../http/responses.js';
 import { ChunkedScanner } from './chunked-scanner.js';
 import { ConnectError, ConnectionPool } from './pool.js';
-import { backendHeadText, isWebSocketUpgrade } from './request-head.js';
+import { backendHeadText, asksForWebSocket } from './request-head.js';
 import {
   backendPersists,
   DEFAULT_MAX_RESPONSE_HEAD,
@@ -470,7 +470,7 @@ class Exchange implements CancelHook {
   }
 
   private upgraded(head: ResponseHead, end: number): void {
-    if (!isWebSocketUpgrade(this.req.head)) return this.fail(502, 'backend sent 101 Switching Protocols to a request without an upgrade', false);
+    if (!asksForWebSocket(this.req.head)) return this.fail(502, 'backend sent 101 Switching Protocols to a request without an upgrade', false);
     this.detach();
     this.state = 'done';
     this.stopReading();

@@ -26,8 +26,8 @@ export interface BackendHeadOptions {
   readonly forwarded: { readonly peer: string; readonly proto: string; readonly trust: boolean } | undefined;
 }
 
-/** `Upgrade: websocket` (a token of it) with `Connection: upgrade`. */
-export function isWebSocketUpgrade(head: RequestHead): boolean {
+/** The RFC 9110 upgrade test a proxy needs (`Upgrade: websocket` token, `Connection: upgrade`); looser than Mongrel2's handler-route rule in websocket/handshake.ts. */
+export function asksForWebSocket(head: RequestHead): boolean {
   return headerTokens(head.headers, 'upgrade').includes('websocket') && headerTokens(head.headers, 'connection').includes('upgrade');
 }
 
@@ -61,7 +61,7 @@ export function backendHeadText(head: RequestHead, options: BackendHeadOptions):
     else if (lower === 'host' && host === undefined) host = value;
   }
   // Without a Connection header there is no upgrade and nothing named to drop.
-  const upgrade = connection !== undefined && isWebSocketUpgrade(head);
+  const upgrade = connection !== undefined && asksForWebSocket(head);
   const dropped = connection === undefined ? HOP_BY_HOP : droppedHeaderNames(connection);
   const { forwarded } = options;
   const length = options.hasBody ? options.bodyLength : 0;
