@@ -19,6 +19,7 @@
  * the app fails. Destroying it is what an app sees as the client going away:
  * 'close' on req and res, `req.destroyed`, and `res.writableEnded` false.
  */
+import { CONNECTION_HEADERS } from '../../src/http/hop-by-hop.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../src/handler/logger.js';
@@ -28,8 +29,6 @@ import { clientAddressing, MemorySocket, type SocketPeer } from './memory-socket
 import { ResponseParser, type ParsedHead } from './response-parser.js';
 import type { RequestHead } from './request-head.js';
 
-/** Hop-by-hop headers of Node's response: the bridge frames the response to Mongrel2 itself. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
 
 export interface ExchangeOptions {
   req: HttpRequest;
@@ -206,7 +205,7 @@ export class Exchange implements SocketPeer {
     const headers: Array<[string, string]> = [];
     for (const [name, value] of head.headers) {
       const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
+      if (CONNECTION_HEADERS.has(lower)) continue;
       if (lower === 'x-accel-buffering') {
         noBuffering = value.toLowerCase() === 'no';
         continue;

@@ -4,6 +4,7 @@
  * the body: Content-Length, chunked, or closing the connection
  * (bridge-anchors.md §3.5 "Framing back to Mongrel2").
  */
+import { CONNECTION_HEADERS } from '../http/hop-by-hop.js';
 import { buildHttpHead, headerEntries } from '../protocol/http-response.js';
 
 /** The backend's headers cannot be framed safely; answer 502 (nginx does). */
@@ -44,8 +45,6 @@ export interface ResponsePlan {
   closeAfter: boolean;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe the backend connection, not ours. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
 
 /**
  * Decides the framing of a response and builds its head. The body the caller
@@ -77,7 +76,7 @@ export function planResponse(req: FramingRequest, head: FramingHead): ResponsePl
   let length: number | undefined;
   for (let i = 0; i < lowers.length; i++) {
     const lower = lowers[i]!;
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (CONNECTION_HEADERS.has(lower) || named?.has(lower)) continue;
     const [k, v] = head.headers[i]!;
     if (lower === 'content-length') {
       // RFC 9110 §8.6: never a Content-Length on 1xx or 204, so don't even validate it.

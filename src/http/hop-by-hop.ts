@@ -9,21 +9,17 @@
 export type HeaderPairs = Iterable<readonly [string, string]>;
 
 /**
- * Hop-by-hop by definition: RFC 9110 §7.6.1's list, plus Trailer and the
- * proxy authentication pair (RFC 2616 §13.5.1) — each hop re-frames the body
- * and authenticates on its own.
+ * The headers that describe one connection and its framing (RFC 9110
+ * §7.6.1, plus Trailer): what a gateway re-framing a response never copies.
  */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
+export const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Hop-by-hop by definition: the connection headers plus the proxy
+ * authentication pair (RFC 2616 §13.5.1) — each hop re-frames the body and
+ * authenticates on its own.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, 'proxy-authenticate', 'proxy-authorization']);
 
 /** Where the request goes: never dropped because a Connection header names it. */
 const NEVER_NAMED = new Set(['host']);
