@@ -13,8 +13,8 @@
  */
 import { nowSeconds } from './clock.js';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-import { createReadStream, type WriteStream } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { HandlerTarget, HostConfig, ProxyTarget, Target } from '../config/types.js';
@@ -28,7 +28,7 @@ import { ProxyCancel, type ProxyHandler, type ProxyResponse } from './proxy/inde
 import { BodyStream, type StreamedFraming } from './request-body.js';
 import { HeaderTable } from './header-table.js';
 import { encodeCredits, encodeHttpRequest, encodeStreamChunk } from './handler-message.js';
-import type { TempFile } from './upload-store.js';
+import { tempFileWriter, UploadBuffers, type TempFile } from './upload-store.js';
 import { ResponseTracker } from './response-tracker.js';
 import type { ServerSettings } from './settings.js';
 import type { AccessLogEntry, ClientInfo } from './types.js';
@@ -39,6 +39,7 @@ import { encodeSocketMessage, isSocketPing, POLICY_RESPONSE, socketReplyBytes, t
 import type { RequestFacts } from './handler-message.js';
 import type { EventName, FilterChain, FilterConnection, FilterRequest } from './filters/chain.js';
 import { filterResponse } from './filters/response.js';
+import { onReads } from './socket-reads.js';
 
 /** What a client needs from its server. */
 export interface ClientHost {
@@ -130,6 +131,8 @@ export class Client {
       this.fail(502, `proxy failed: ${(err as Error).message}`);
     }
   };
+  /** Set while a buffered request body is still arriving (awaitBody). */
+  private bodyWait: (() => void) | undefined;
   private headerTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   readonly remoteAddr: string;
@@ -148,7 +151,7 @@ export class Client {
     this.armHeaderTimer();
     socket.setNoDelay(true);
     if (host.settings.tcpKeepalive) socket.setKeepAlive(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    onReads(socket, (view) => this.onData(view));
     socket.on('error', (err) => host.log.debug({ conn: id, err: err.message }, 'client socket error'));
     socket.on('close', () => this.onClose());
     this.filtered('OPEN', () => undefined);
@@ -220,19 +223,25 @@ export class Client {
     this.kill();
   }
 
-  private onData(chunk: Buffer): void {
-    this.info.bytesRead += chunk.length;
+  /** Bytes from the client. `view` may be the shared read buffer (socket-reads.ts): whatever is kept is copied. */
+  private onData(view: Buffer): void {
+    this.info.bytesRead += view.length;
     this.info.lastRead = now();
     this.ping();
     if (this.phase === 'closed') return;
+    // The body stream copies what it keeps (into reused buffers for a temp-file upload).
+    if (this.phase === 'stream' && this.body && !this.ws) return this.feedBody(view);
+    const chunk = Buffer.from(view);
     if (this.ws) return this.ws.receive(chunk);
-    if (this.phase === 'stream' && this.body) return this.feedBody(chunk);
     if (this.phase === 'tunnel' && this.tunnel) {
       if (!this.tunnel.write(chunk)) this.socket.pause();
       return;
     }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     this.pump();
+    const wait = this.bodyWait;
+    this.bodyWait = undefined;
+    wait?.();
   }
 
   /** Handles every complete request in the buffer, one at a time. */
@@ -468,9 +477,10 @@ export class Client {
    * the done message aborts and unlinks the file.
    */
   private uploadFile(req: HandlerRequest, end: number, framing: StreamedFraming): void {
-    const body = this.streamBody(framing, end);
+    const buffers = new UploadBuffers();
+    const body = this.streamBody(framing, end, undefined, (piece) => buffers.copy(piece));
     let file: TempFile | undefined;
-    let out: WriteStream | undefined;
+    let out: Writable | undefined;
     let aborted = false;
     const abort = (why: string): void => {
       if (aborted) return;
@@ -497,7 +507,7 @@ export class Client {
       const table = this.handlerTable(req.head);
       table.replace('x-mongrel2-upload-start', file.announced);
       if (!this.sendRequest(req, table, EMPTY)) return abort('start message not sent');
-      out = file.handle.createWriteStream();
+      out = tempFileWriter(file, buffers);
       await pipeline(body, out);
       if (aborted) return;
       this.uploadAbort = undefined;
@@ -744,7 +754,7 @@ export class Client {
   }
 
   /** Phase 'stream': the body after the head at `end` goes to the returned stream as it arrives; `fed` once it is all in. */
-  private streamBody(framing: StreamedFraming, end: number, fed?: () => void): BodyStream {
+  private streamBody(framing: StreamedFraming, end: number, fed?: () => void, copy?: (piece: Buffer) => Buffer): BodyStream {
     const first = this.buf.subarray(end);
     this.buf = Buffer.alloc(0);
     const body: BodyStream = new BodyStream(framing, {
@@ -752,7 +762,7 @@ export class Client {
       resume: () => {
         if (this.body === body && this.phase === 'stream') this.socket.resume();
       },
-    });
+    }, undefined, copy);
     this.body = body;
     this.bodyFed = fed;
     this.phase = 'stream';
@@ -792,11 +802,11 @@ export class Client {
     if (this.buf.length >= upTo) return then();
     const check = (): void => {
       if (this.phase === 'closed') return;
-      if (this.buf.length < upTo) return void this.socket.once('data', check);
+      if (this.buf.length < upTo) return void (this.bodyWait = check);
       then();
       this.pump();
     };
-    this.socket.once('data', check);
+    this.bodyWait = check;
   }
 
   private consume(n: number): void {

@@ -25,6 +25,8 @@ export class BodyStream extends Readable {
     readonly framing: StreamedFraming,
     private readonly flow: FlowSwitch,
     highWaterMark = 64 * 1024,
+    /** Makes the copy of a piece that is queued; a temp-file upload passes reused buffers (upload-store.ts). */
+    private readonly copy: (piece: Buffer) => Buffer = (piece) => Buffer.from(piece),
   ) {
     super({ highWaterMark });
     this.remaining = framing.kind === 'length' ? framing.length : 0;
@@ -39,9 +41,10 @@ export class BodyStream extends Readable {
   }
 
   /**
-   * Feeds client bytes. Returns the bytes past the end of the body (the next
-   * pipelined request) once it is complete, else undefined. Throws a
-   * ProtocolError on bad chunked framing.
+   * Feeds client bytes, which need only be valid during the call. Returns the
+   * bytes past the end of the body (the next pipelined request, a view into
+   * `buf`) once it is complete, else undefined. Throws a ProtocolError on bad
+   * chunked framing.
    */
   feed(buf: Buffer): Buffer | undefined {
     if (this.ended) return buf;
@@ -69,8 +72,8 @@ export class BodyStream extends Readable {
   private emitPiece(piece: Buffer): boolean {
     if (piece.length === 0) return true;
     this.received += piece.length;
-    // Copies: the socket's buffers may be views into a bigger buffer we keep.
-    return this.push(Buffer.from(piece));
+    // Fed bytes may be the shared read buffer (socket-reads.ts): what is queued is a copy.
+    return this.push(this.copy(piece));
   }
 
   override _read(): void {

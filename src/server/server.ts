@@ -15,6 +15,7 @@ import { encodeDisconnect } from './handler-message.js';
 import { HandlerLinks } from './handler-link.js';
 import { ProxyHandler } from './proxy/index.js';
 import { createTempFile, type TempFile } from './upload-store.js';
+import { adoptSocket } from './socket-reads.js';
 import { FilterChain } from './filters/chain.js';
 import { loadFilters } from './filters/loader.js';
 import type { RequestHead } from './http/request-parser.js';
@@ -99,7 +100,7 @@ class Core implements CoreServer, ClientHost {
     if (!fallback) throw new Error(`server ${config.server.uuid}: default_host '${config.server.defaultHost}' is not the name of any of its hosts`);
     this.defaultHost = fallback;
     this.links = new HandlerLinks(this.handlers.values(), (frame, from) => this.onReply(frame, from), this.log, this.settings.handlerQueue);
-    this.listener = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
+    this.listener = net.createServer({ allowHalfOpen: false, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.listener.on('error', (err) => this.log.error({ err }, 'listener error'));
   }
 
@@ -158,11 +159,12 @@ class Core implements CoreServer, ClientHost {
     return undefined;
   }
 
-  private accept(socket: net.Socket): void {
-    if (this.closing) return void socket.destroy();
-    socket.on('error', () => undefined);
+  private accept(raw: net.Socket): void {
+    if (this.closing) return void raw.destroy();
     const id = this.allocateId();
-    if (id === undefined) return void socket.destroy();
+    if (id === undefined) return void raw.destroy();
+    const socket = adoptSocket(raw);
+    socket.on('error', () => undefined);
     this.live.set(id, new Client(id, socket, this));
   }
 

@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
+import { Writable } from 'node:stream';
 
 export interface TempFile {
   /** The path as announced to the handler (the template with its XXXXXX filled). */
@@ -69,4 +70,67 @@ export async function createTempFile(store: TempStore): Promise<TempFile> {
     return { announced: name, disk, handle };
   }
   throw new Error(`no free name for upload.temp_store ${store.template} after ${TRIES} tries`);
+}
+
+/**
+ * A few buffers reused for a body on its way to a temp file, so a 1 GiB
+ * upload does not allocate (and leave for the GC) 1 GiB of buffers. A piece is
+ * copied into a free one; once the file has it, the writer gives it back.
+ * When all are in use (or a piece is bigger), the copy is a fresh buffer.
+ */
+export class UploadBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly owned = new Set<ArrayBuffer>();
+
+  constructor(
+    private readonly count = 8,
+    private readonly bytes = 64 * 1024,
+  ) {}
+
+  /** A copy of `piece`, in a reused buffer when one is free. */
+  copy(piece: Buffer): Buffer {
+    if (piece.length > this.bytes) return Buffer.from(piece);
+    let ab = this.free.pop();
+    if (ab === undefined && this.owned.size < this.count) {
+      ab = new ArrayBuffer(this.bytes);
+      this.owned.add(ab);
+    }
+    if (ab === undefined) return Buffer.from(piece);
+    const out = Buffer.from(ab, 0, piece.length);
+    piece.copy(out);
+    return out;
+  }
+
+  /** `chunk` (from copy) is written: its buffer may be reused. */
+  release(chunk: Buffer): void {
+    const ab = chunk.buffer as ArrayBuffer;
+    if (this.owned.has(ab) && !this.free.includes(ab)) this.free.push(ab);
+  }
+}
+
+/** Writes every byte of `chunk` at the file's current position. */
+async function writeAll(handle: fsp.FileHandle, chunk: Buffer): Promise<void> {
+  for (let at = 0; at < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, at, chunk.length - at, null);
+    at += bytesWritten;
+  }
+}
+
+/** A Writable into the temp file that hands each written chunk back to `buffers`; it closes the file when it ends or is destroyed. */
+export function tempFileWriter(file: TempFile, buffers: UploadBuffers): Writable {
+  return new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      writeAll(file.handle, chunk).then(() => {
+        buffers.release(chunk);
+        done();
+      }, done);
+    },
+    final(done) {
+      file.handle.close().then(() => done(), done);
+    },
+    destroy(err, done) {
+      file.handle.close().then(() => done(err), () => done(err));
+    },
+  });
 }
