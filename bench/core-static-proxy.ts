@@ -408,7 +408,7 @@ async function main(): Promise<void> {
   const md = report(results, uploads, hot, { versions: versions(), loadStart, loadEnd: loadavg(), started: started.toISOString().slice(0, 19).replace('T', ' '), secs: Math.round((Date.now() - started.getTime()) / 1000) });
   process.stdout.write(`${md}\n`);
   if (process.env.OUT) fs.writeFileSync(process.env.OUT, `${md}\n`);
-  await fsp.rm(logDir, { recursive: true, force: true });
+  if (!process.env.KEEP_LOGS) await fsp.rm(logDir, { recursive: true, force: true });
 }
 
 await main();
