@@ -28,6 +28,9 @@
  * Env: DUR (10 s) CONNS (50) RUNS (3) THREADS (2) WARM (3 s)
  *      FRONTS (R,C) CASES (1k,1m,proxy,upload) UPLOAD_MB (1024) CACHE_TTL (0: the
  *      Dir row's cache_ttl, m2sh's default) CORE_FLAGS (extra node flags for the core)
+ *      CORE_RUN (bundled: the core compiled into one bundle, as the bins run
+ *      it; tsx: the sources through tsx, and the upload also on the bundle)
+ *      KEEP_LOGS (1: keep the children's logs)
  *      PROFILE (a directory; `--profile` = /tmp/m2-static-profile): the
  *      wrk-phase core runs under `node --cpu-prof` and the report lists its
  *      top self-time functions. OUT (also write the report to this file).
@@ -109,9 +112,14 @@ const mib = (kib: number | null | undefined): string => (kib === null || kib ===
 // ---------------------------------------------------------------------------
 // processes
 
-/** R = the real mongrel2; C = our core under tsx (as bin/mongrel2.js runs it); Cb = our core bundled, under bare node (upload only). */
+/**
+ * R = the real mongrel2; C = our core, compiled into one bundle under bare
+ * node as the bins run it (CORE_RUN=tsx: the sources through tsx instead);
+ * Cb = with CORE_RUN=tsx, the upload also on the bundle.
+ */
 type FrontKey = 'R' | 'C' | 'Cb';
-const FRONT_LABEL: Record<FrontKey, string> = { R: 'real Mongrel2', C: 'OUR core (tsx)', Cb: 'OUR core (bundled, bare node)' };
+const CORE_RUN = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
+const FRONT_LABEL: Record<FrontKey, string> = { R: 'real Mongrel2', C: CORE_RUN === 'tsx' ? 'OUR core (tsx)' : 'OUR core (compiled)', Cb: 'OUR core (compiled)' };
 
 interface Front {
   key: FrontKey;
@@ -147,12 +155,13 @@ class Processes {
       this.stops.push(() => real.stop());
       return { front: { key, label, port: site.httpPort, pid: real.pid }, site, stop: () => real.stop() };
     }
-    if (key === 'Cb' && this.bundle === undefined) {
+    const bundled = key === 'Cb' || (key === 'C' && CORE_RUN === 'bundled');
+    if (bundled && this.bundle === undefined) {
       const file = bundleCore(ROOT);
       this.bundle = file;
       this.stops.push(() => fsp.rm(file, { force: true }));
     }
-    const entry = key === 'Cb' ? [this.bundle!] : [...NODE_TS, 'bench/servers/core.ts'];
+    const entry = bundled ? [this.bundle!] : [...NODE_TS, 'bench/servers/core.ts'];
     const core = await this.child(`core-${path.basename(site.home)}`, [...CORE_FLAGS, ...prof, ...entry, '--home', site.home, '--db', site.db, '--uuid', site.uuid]);
     return { front: { key, label, port: Number(core.ready.split(' ')[1]), pid: core.pid }, site, stop: () => core.stop() };
   }
@@ -276,7 +285,7 @@ async function uploadTest(key: FrontKey, p: Processes, backendPort: number): Pro
 
 function report(results: CaseResult[], uploads: UploadOutcome[], hot: ProfileSummary | undefined, meta: { versions: string; loadStart: string; loadEnd: string; started: string; secs: number }): string {
   const L: string[] = [];
-  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB} CACHE_TTL=${CACHE_TTL}${CORE_FLAGS.length ? ` CORE_FLAGS='${CORE_FLAGS.join(' ')}'` : ''}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
+  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} FRONTS=${FRONTS.join(',')} CORE_RUN=${CORE_RUN} CASES=${CASES.join(',')} UPLOAD_MB=${UPLOAD_MB} CACHE_TTL=${CACHE_TTL}${CORE_FLAGS.length ? ` CORE_FLAGS='${CORE_FLAGS.join(' ')}'` : ''}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-static-proxy.ts\``);
   L.push(`Versions: ${meta.versions}.`);
   L.push(`Machine: nproc = ${os.cpus().length} (shared by wrk, the servers and the backend; nothing pinned), load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   for (const r of results) {
@@ -389,7 +398,7 @@ async function main(): Promise<void> {
     }
     if (CASES.includes('upload')) {
       for (const key of ['R', 'C', 'Cb'] as const) {
-        if (!FRONTS.includes(key === 'Cb' ? 'C' : key)) continue;
+        if (!FRONTS.includes(key === 'Cb' ? 'C' : key) || (key === 'Cb' && CORE_RUN === 'bundled')) continue;
         try {
           uploads.push(await uploadTest(key, p, backendPort));
         } catch (err) {
