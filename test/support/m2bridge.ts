@@ -17,9 +17,14 @@ export interface BridgeProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts m2bridge and waits for its "m2bridge started" log line (bounded). */
+/**
+ * Starts m2bridge and waits for its "m2bridge started" log line (bounded).
+ * M2BRIDGE_NODE_FLAGS (space-separated) go to node first: benches use it for
+ * `--cpu-prof`, which NODE_OPTIONS refuses.
+ */
 export async function startBridge(args: readonly string[], timeoutMs = 10_000): Promise<BridgeProcess> {
-  const child = spawn(process.execPath, [M2BRIDGE_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const flags = (process.env.M2BRIDGE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, M2BRIDGE_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
