@@ -8,18 +8,32 @@
  * HTTP response at all, never complete: the connection then serves no
  * further pipelined request until the handler closes it.
  */
+import { ChunkSizeReader, chunkSizeRules, FAILED } from './http/chunk-size.js';
 
-export type TrackerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'done' | 'never';
+export type TrackerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'chunk-lf' | 'trailers' | 'done' | 'never';
 
 /** Response heads longer than this are treated as unframeable. */
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
+const CR = 0x0d;
+const LF = 0x0a;
+/** What any client parser takes: 1-12 hex digits, blanks, any `;extension`, CRLF or bare LF. */
+const SIZE_RULES = chunkSizeRules({
+  leadingBlanks: false,
+  maxSizeChars: 12,
+  maxSize: Number.MAX_SAFE_INTEGER,
+  bareLf: true,
+  maxLineBytes: MAX_LINE,
+  extensionRefuses: () => false,
+});
 
 export class ResponseTracker {
   private state: TrackerState = 'head';
   private pending: Buffer = EMPTY;
   private remaining = 0;
+  /** Made when a chunked body starts (most replies have none). */
+  private sizeLine: ChunkSizeReader | undefined;
 
   /** `headRequest`: the request was HEAD, so no response to it has a body. */
   constructor(private readonly headRequest: boolean) {}
@@ -63,8 +77,32 @@ export class ResponseTracker {
           if (this.remaining === 0) this.state = 'done';
           break;
         }
-        case 'chunk-size':
+        case 'chunk-size': {
+          const reader = (this.sizeLine ??= new ChunkSizeReader(SIZE_RULES));
+          const end = reader.read(buf, i);
+          if (end < 0) {
+            if (end === FAILED) this.state = 'never';
+            return -1;
+          }
+          i = end;
+          if (reader.size === 0) this.state = 'trailers';
+          else {
+            this.state = 'chunk-data';
+            this.remaining = reader.size;
+          }
+          break;
+        }
         case 'chunk-crlf':
+        case 'chunk-lf': {
+          const b = buf[i++];
+          if (b === LF) this.state = 'chunk-size';
+          else if (b === CR && this.state === 'chunk-crlf') this.state = 'chunk-lf';
+          else {
+            this.state = 'never';
+            return -1;
+          }
+          break;
+        }
         case 'trailers': {
           const nl = buf.indexOf(0x0a, i);
           const lineEnd = nl < 0 ? buf.length : nl + 1;
@@ -74,9 +112,9 @@ export class ResponseTracker {
             if (this.pending.length > MAX_LINE) this.state = 'never';
             return -1;
           }
-          const line = this.pending.toString('latin1').replace(/\r?\n$/, '');
+          // An empty line (CRLF or bare LF) ends the trailers.
+          if (this.pending.length <= 2 && (this.pending.length === 1 || this.pending[0] === CR)) this.state = 'done';
           this.pending = EMPTY;
-          this.onLine(line);
           break;
         }
         case 'chunk-data': {
@@ -133,28 +171,6 @@ export class ResponseTracker {
       this.state = 'body';
       this.remaining = length;
     } else this.state = 'never'; // read until close
-  }
-
-  private onLine(line: string): void {
-    if (this.state === 'chunk-crlf') {
-      this.state = line === '' ? 'chunk-size' : 'never';
-      return;
-    }
-    if (this.state === 'trailers') {
-      if (line === '') this.state = 'done';
-      return;
-    }
-    const m = /^([0-9A-Fa-f]{1,12})[ \t]*(;.*)?$/.exec(line);
-    if (!m) {
-      this.state = 'never';
-      return;
-    }
-    const size = parseInt(m[1]!, 16);
-    if (size === 0) this.state = 'trailers';
-    else {
-      this.state = 'chunk-data';
-      this.remaining = size;
-    }
   }
 }
 

@@ -8,6 +8,7 @@
  * body be read as another request. Here the size must be hex digits.
  */
 import { ProtocolError } from '../../protocol/errors.js';
+import { ChunkSizeReader, chunkSizeRules, FAILED, type ChunkSizeWords } from './chunk-size.js';
 
 export const MAX_CHUNK_SIZE = 100 * 1024;
 /** Real: the size line (leading blanks + digits) must end within 8 characters (`00000000\r\n`). */
@@ -18,8 +19,6 @@ const MAX_TRAILER_BYTES = 20 * 1024;
 
 const CR = 0x0d;
 const LF = 0x0a;
-const SP = 0x20;
-const HT = 0x09;
 
 export interface ChunkedResult {
   /** Decoded body pieces: views into the pushed buffer, in order. */
@@ -31,11 +30,7 @@ export interface ChunkedResult {
 }
 
 type State =
-  | 'size-start' // leading blanks, then the first hex digit
-  | 'size' // more hex digits
-  | 'size-ws' // blanks after the digits
-  | 'ext' // `;…` chunk extension, ignored
-  | 'size-lf'
+  | 'size' // the size line (SIZE_RULES)
   | 'data'
   | 'data-cr'
   | 'data-lf'
@@ -45,21 +40,32 @@ type State =
   | 'end-lf'
   | 'done';
 
-function hexValue(b: number): number {
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const l = b | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
-}
+const SIZE_RULES = chunkSizeRules({
+  leadingBlanks: true,
+  maxSizeChars: MAX_SIZE_CHARS,
+  maxSize: MAX_CHUNK_SIZE,
+  bareLf: false,
+  maxLineBytes: MAX_LINE_BYTES,
+  extensionRefuses: (b) => b === 0 || b === 0x7f,
+});
 
 function show(b: number): string {
   return b >= 0x21 && b <= 0x7e ? `'${String.fromCharCode(b)}'` : `byte 0x${b.toString(16).padStart(2, '0')}`;
 }
 
+const SIZE_WORDS: ChunkSizeWords = {
+  'not-hex': (b) => `chunk size must be hex digits, got ${show(b)}`,
+  'too-long': () => `chunk size longer than ${MAX_SIZE_CHARS} characters`,
+  'too-large': () => `chunk larger than ${MAX_CHUNK_SIZE} bytes`,
+  'after-size': (b) => `${show(b)} after the chunk size`,
+  extension: (b) => `${show(b)} in a chunk extension`,
+  'line-too-long': () => `chunk size line longer than ${MAX_LINE_BYTES} bytes`,
+  'no-lf': (b) => `CR not followed by LF after the chunk size (got ${show(b)})`,
+};
+
 export class ChunkedDecoder {
-  private state: State = 'size-start';
-  private size = 0;
-  private lineBytes = 0;
+  private state: State = 'size';
+  private readonly sizeLine = new ChunkSizeReader(SIZE_RULES);
   private remaining = 0;
   private trailerBytes = 0;
   /** Bytes consumed before the current push, so error offsets are relative to the whole chunked body. */
@@ -79,45 +85,21 @@ export class ChunkedDecoder {
     while (i < buf.length && this.state !== 'done') {
       const b = buf[i] as number;
       switch (this.state) {
-        case 'size-start':
-          if (b === SP || b === HT) {
-            if (++this.lineBytes > MAX_SIZE_CHARS) fail('chunk size longer than 8 characters', i);
-            break;
-          }
-          if (hexValue(b) < 0) fail(`chunk size must be hex digits, got ${show(b)}`, i);
-          this.state = 'size';
-          continue; // re-read as a digit
         case 'size': {
-          const v = hexValue(b);
-          if (v >= 0) {
-            if (++this.lineBytes > MAX_SIZE_CHARS) fail('chunk size longer than 8 characters', i);
-            this.size = this.size * 16 + v;
-            if (this.size > MAX_CHUNK_SIZE) fail(`chunk larger than ${MAX_CHUNK_SIZE} bytes`, i);
-            break;
+          const end = this.sizeLine.read(buf, i);
+          if (end === FAILED) fail(this.sizeLine.describe(buf, SIZE_WORDS), this.sizeLine.errorAt);
+          if (end < 0) {
+            i = buf.length;
+            continue;
           }
-          this.state = 'size-ws';
-          continue;
-        }
-        case 'size-ws':
-        case 'ext':
-          if (b === CR) this.state = 'size-lf';
-          else if (this.state === 'size-ws' && (b === SP || b === HT)) this.lineBytes++;
-          else if (b === 0x3b /* ; */ || this.state === 'ext') {
-            if (b === LF || b === 0 || b === 0x7f) fail(`${show(b)} in a chunk extension`, i);
-            this.state = 'ext';
-            this.lineBytes++;
-          } else fail(`${show(b)} after the chunk size`, i);
-          if (this.lineBytes > MAX_LINE_BYTES) fail(`chunk size line longer than ${MAX_LINE_BYTES} bytes`, i);
-          break;
-        case 'size-lf':
-          if (b !== LF) fail(`CR not followed by LF after the chunk size (got ${show(b)})`, i);
-          this.lineBytes = 0;
-          if (this.size === 0) this.state = 'trailer-start';
+          i = end;
+          if (this.sizeLine.size === 0) this.state = 'trailer-start';
           else {
-            this.remaining = this.size;
+            this.remaining = this.sizeLine.size;
             this.state = 'data';
           }
-          break;
+          continue;
+        }
         case 'data': {
           const take = Math.min(this.remaining, buf.length - i);
           data.push(buf.subarray(i, i + take));
@@ -132,8 +114,7 @@ export class ChunkedDecoder {
           break;
         case 'data-lf':
           if (b !== LF) fail(`chunk data not followed by CRLF (got ${show(b)})`, i);
-          this.size = 0;
-          this.state = 'size-start';
+          this.state = 'size';
           break;
         case 'trailer-start':
         case 'trailer':

@@ -10,30 +10,39 @@
  * final CRLF).
  */
 import { ProtocolError } from '../../protocol/errors.js';
+import { ChunkSizeReader, chunkSizeRules, FAILED, type ChunkSizeWords } from '../http/chunk-size.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
-const SP = 0x20;
-const HT = 0x09;
-/** 13 hex digits cover every safe integer; more (leading zeros aside) is garbage. */
-const MAX_SIZE_DIGITS = 16;
-const MAX_LINE_BYTES = 4096;
 const MAX_TRAILER_BYTES = 64 * 1024;
 
-type State = 'size' | 'size-ws' | 'ext' | 'size-lf' | 'data' | 'data-end' | 'data-lf' | 'trailer-start' | 'trailer' | 'trailer-lf' | 'end-lf' | 'done';
+type State = 'size' | 'data' | 'data-end' | 'data-lf' | 'trailer-start' | 'trailer' | 'trailer-lf' | 'end-lf' | 'done';
 
-function hex(b: number): number {
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const l = b | 0x20;
-  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
-}
+const SIZE_RULES = chunkSizeRules({
+  leadingBlanks: false,
+  /** 13 hex digits cover every safe integer; more (leading zeros aside) is garbage. */
+  maxSizeChars: 16,
+  maxSize: Number.MAX_SAFE_INTEGER,
+  bareLf: true,
+  maxLineBytes: 4096,
+  extensionRefuses: (b) => b < 0x20 && b !== 0x09,
+});
+
+const hex = (b: number): string => `byte 0x${b.toString(16)}`;
+const SIZE_WORDS: ChunkSizeWords = {
+  'not-hex': (b) => `chunk size must start with a hex digit, got ${hex(b)}`,
+  'too-long': () => 'chunk size has too many digits',
+  'too-large': () => 'chunk size too large',
+  'after-size': (b) => `${hex(b)} after the chunk size`,
+  extension: (b) => `control ${hex(b)} in a chunk extension`,
+  'line-too-long': () => 'chunk size line too long',
+  'no-lf': () => 'CR not followed by LF after the chunk size',
+};
 
 export class ChunkedScanner {
   private state: State = 'size';
-  private digits = 0;
-  private size = 0;
+  private readonly sizeLine = new ChunkSizeReader(SIZE_RULES);
   private remaining = 0;
-  private lineBytes = 0;
   private trailerBytes = 0;
   private seen = 0;
 
@@ -54,32 +63,23 @@ export class ChunkedScanner {
       const b = buf[i] as number;
       switch (this.state) {
         case 'size': {
-          const v = hex(b);
-          if (v >= 0) {
-            if (++this.digits > MAX_SIZE_DIGITS) fail('chunk size has too many digits');
-            this.size = this.size * 16 + v;
-            if (!Number.isSafeInteger(this.size)) fail('chunk size too large');
-            break;
+          const end = this.sizeLine.read(buf, i);
+          if (end === FAILED) {
+            i = this.sizeLine.errorAt;
+            fail(this.sizeLine.describe(buf, SIZE_WORDS));
           }
-          if (this.digits === 0) fail(`chunk size must start with a hex digit, got byte 0x${b.toString(16)}`);
-          this.state = 'size-ws';
+          if (end < 0) {
+            i = buf.length;
+            continue;
+          }
+          i = end;
+          if (this.sizeLine.size === 0) this.state = 'trailer-start';
+          else {
+            this.remaining = this.sizeLine.size;
+            this.state = 'data';
+          }
           continue;
         }
-        case 'size-ws':
-        case 'ext':
-          if (b === CR) this.state = 'size-lf';
-          else if (b === LF) this.endSizeLine();
-          else if (this.state === 'size-ws' && (b === SP || b === HT)) this.lineBytes++;
-          else if (b === 0x3b /* ; */ || this.state === 'ext') {
-            if (b < 0x20 && b !== HT) fail(`control byte 0x${b.toString(16)} in a chunk extension`);
-            this.state = 'ext';
-            if (++this.lineBytes > MAX_LINE_BYTES) fail('chunk size line too long');
-          } else fail(`byte 0x${b.toString(16)} after the chunk size`);
-          break;
-        case 'size-lf':
-          if (b !== LF) fail('CR not followed by LF after the chunk size');
-          this.endSizeLine();
-          break;
         case 'data': {
           const take = Math.min(this.remaining, buf.length - i);
           this.remaining -= take;
@@ -117,16 +117,5 @@ export class ChunkedScanner {
     }
     this.seen += i;
     return i;
-  }
-
-  private endSizeLine(): void {
-    this.lineBytes = 0;
-    this.digits = 0;
-    if (this.size === 0) this.state = 'trailer-start';
-    else {
-      this.remaining = this.size;
-      this.size = 0;
-      this.state = 'data';
-    }
   }
 }
