@@ -225,10 +225,24 @@ export class AppBackend implements Backend {
     return this.#live.size + this.#links.size;
   }
 
-  async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
-    this.#checkOpen(signal);
+  handle(request: BackendRequest): Promise<BackendResponse> {
+    try {
+      return this.#handle(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Not async: the exchange's own promise is the answer. With the bridge's
+   * cancel switch the exchange is its hook (no AbortSignal is made); other
+   * callers' signals get a listener.
+   */
+  #handle(request: BackendRequest): Promise<BackendResponse> {
+    const { req, body, bodyLength, cancel } = request;
+    if (this.#closed) throw new BackendError(503, 'the app backend is closed');
+    if (cancel ? cancel.aborted : request.signal.aborted) throw cancel ? cancel.reason : request.signal.reason;
     const head = requestHead(req, { present: body !== null, length: bodyLength });
-    const connId = req.connId;
     const kept = this.#takeKept(req);
     const exchange = new Exchange({
       req,
@@ -239,21 +253,32 @@ export class AppBackend implements Backend {
       headTimeoutMs: this.#options.headTimeoutMs,
       highWaterMark: this.#options.highWaterMark,
       socket: kept,
-      onKeep: (socket) => this.#keep(connId, socket),
+      onKeep: this.#keepSocket,
+      onClosed: this.#exchangeClosed,
     });
-    const socket = exchange.socket;
-    this.#live.set(socket, exchange);
-    const onAbort = (): void => exchange.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void exchange.closed.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      if (this.#live.get(socket) === exchange) this.#live.delete(socket);
-    });
+    this.#live.set(exchange.socket, exchange);
+    if (cancel) {
+      exchange.cancel = cancel;
+      cancel.hook = exchange;
+    } else {
+      const signal = request.signal;
+      const onAbort = (): void => exchange.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void exchange.closed.then(() => signal.removeEventListener('abort', onAbort));
+    }
     // Node's server takes a new socket as an accepted connection and starts parsing; a kept one reads on.
     if (kept) exchange.resume();
-    else this.#server.emit('connection', socket);
+    else this.#server.emit('connection', exchange.socket);
     return exchange.response;
   }
+
+  readonly #keepSocket = (socket: MemorySocket, connId: number): void => this.#keep(connId, socket);
+
+  readonly #exchangeClosed = (exchange: Exchange): void => {
+    const cancel = exchange.cancel;
+    if (cancel?.hook === exchange) cancel.hook = undefined;
+    if (this.#live.get(exchange.socket) === exchange) this.#live.delete(exchange.socket);
+  };
 
   /** The client of Mongrel2 connection `connId` is gone: its kept socket closes (Node's server forgets it). */
   disconnected(connId: number): void {

@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../src/handler/logger.js';
 import type { HttpRequest } from '../../src/protocol/request.js';
-import { BackendError, type BackendResponse } from '../../src/bridge/backend.js';
+import { BackendError, type BackendResponse, type CancelHook, type RequestCancel } from '../../src/bridge/backend.js';
 import { clientAddressing, MemorySocket, type SocketPeer } from './memory-socket.js';
 import { ResponseParser, type ParsedHead } from './response-parser.js';
 import type { RequestHead } from './request-head.js';
@@ -43,29 +43,35 @@ export interface ExchangeOptions {
   /** A kept-alive socket of the same Mongrel2 connection to continue on (default: a new one). */
   socket?: MemorySocket;
   /** The response finished cleanly and Node keeps the connection: the socket is free for the next request. */
-  onKeep?: (socket: MemorySocket) => void;
+  onKeep?: (socket: MemorySocket, connId: number) => void;
+  /** Called once when the socket has closed (or was kept) and everything is released: a callback, not a promise per request. */
+  onClosed?: (exchange: Exchange) => void;
 }
 
-export class Exchange implements SocketPeer {
+export class Exchange implements SocketPeer, CancelHook {
   readonly socket: MemorySocket;
   /** Resolves with the response once its head is parsed; rejects if there will be none. */
   readonly response: Promise<BackendResponse>;
-  /** Resolves when the socket has closed and everything is released. */
-  readonly closed: Promise<void>;
+  /** The bridge's cancel switch this exchange hooked into, if any (the backend unhooks it when the exchange closes). */
+  cancel: RequestCancel | undefined;
   readonly #log: Logger;
   readonly #parser: ResponseParser;
   readonly #body: Readable;
   #resolve!: (res: BackendResponse) => void;
   #reject!: (err: unknown) => void;
   #settled = false;
-  #onClosed!: () => void;
+  #isClosed = false;
+  readonly #closedCallback: ((exchange: Exchange) => void) | undefined;
+  /** Made only when someone asks for `closed` (AppBackend.close()). */
+  #closedPromise: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
   /** The socket's write callback, held while the response body is full. */
   #held: ((err?: Error | null) => void) | undefined;
   #bodyFull = false;
   #headTimer: NodeJS.Timeout | undefined;
   #req: IncomingMessage | undefined;
   #res: ServerResponse | undefined;
-  #onKeep: ((socket: MemorySocket) => void) | undefined;
+  #onKeep: ((socket: MemorySocket, connId: number) => void) | undefined;
   readonly connId: number;
   /** The socket went back to the backend: it is no longer this exchange's to destroy. */
   #kept = false;
@@ -87,7 +93,7 @@ export class Exchange implements SocketPeer {
       this.#reject = reject;
     });
     this.response.catch(() => undefined); // observed by the caller; never an unhandled rejection here
-    this.closed = new Promise((resolve) => (this.#onClosed = resolve));
+    this.#closedCallback = options.onClosed;
 
     this.#onKeep = options.onKeep;
     this.connId = req.connId;
@@ -140,6 +146,25 @@ export class Exchange implements SocketPeer {
     if (options.headTimeoutMs !== undefined) {
       this.#headTimer = setTimeout(() => this.fail(new BackendError(504, `the app sent no response within ${options.headTimeoutMs} ms`)), options.headTimeoutMs);
     }
+  }
+
+  /** Resolves when the socket has closed (or was kept) and everything is released. */
+  get closed(): Promise<void> {
+    if (this.#isClosed) return Promise.resolve();
+    this.#closedPromise ??= new Promise((resolve) => (this.#resolveClosed = resolve));
+    return this.#closedPromise;
+  }
+
+  #onClosed(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#resolveClosed?.();
+    this.#closedCallback?.(this);
+  }
+
+  /** CancelHook: the bridge's request was aborted (the client left). */
+  cancelled(reason: unknown): void {
+    this.abort(reason);
   }
 
   /** The client left: the socket is not kept for a next request. */
@@ -231,7 +256,7 @@ export class Exchange implements SocketPeer {
       this.#kept = true;
       this.#releaseSource();
       this.#onClosed();
-      this.#onKeep(socket);
+      this.#onKeep(socket, this.connId);
       return;
     }
     // A body the app never read: Node has stopped tracking it, so end it here.

@@ -15,6 +15,27 @@ export interface BackendRequest {
   readonly bodyLength: number | undefined;
   /** Aborts when the client disconnects or the bridge gives up on the request. */
   readonly signal: AbortSignal;
+  /**
+   * The same abort as `signal`, set by the Bridge: a plain flag and one hook
+   * field instead of an AbortController and an event listener per request
+   * (the Bridge makes `signal` only when a backend reads it).
+   */
+  readonly cancel?: RequestCancel;
+}
+
+/**
+ * A client-gone switch: once aborted it stays so, and the hook set at that
+ * moment is called once. A backend sets `hook` while it works on the request
+ * (one owner: the backend the request was handed to).
+ */
+export interface RequestCancel {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  hook: CancelHook | undefined;
+}
+
+export interface CancelHook {
+  cancelled(reason: unknown): void;
 }
 
 export interface BackendResponse {

@@ -10,9 +10,10 @@ import type { Connection, Request } from '../handler/connection.js';
 import type { Logger } from '../handler/logger.js';
 import { UploadError } from '../handler/uploads.js';
 import type { HttpRequest, WebSocketHandshake } from '../protocol/request.js';
-import { BackendError, type Backend } from './backend.js';
+import type { Readable } from 'node:stream';
+import { BackendError, type Backend, type BackendRequest, type BackendResponse, type CancelHook, type RequestCancel } from './backend.js';
 import { openRequestBody, StreamingUploads, type RequestBody } from './request-body.js';
-import { writeResponse } from './response-writer.js';
+import { writeResponse, type WriteOptions, type WriteOutcome } from './response-writer.js';
 import { handshakeAsRequest, WebSocketTunnel, type TunnelOptions } from './websocket-tunnel.js';
 
 export interface BridgeOptions {
@@ -39,8 +40,8 @@ export class Bridge {
   readonly #log: Logger;
   readonly #websocket: BridgeOptions['websocket'];
   readonly #uploads: StreamingUploads;
-  /** In-flight requests by connection id, to abort them on disconnect. */
-  readonly #inflight = new Map<number, Set<AbortController>>();
+  /** In-flight requests and tunnels by connection id (a chain through `next`), to abort them on disconnect. */
+  readonly #inflight = new Map<number, Abortable>();
   /** Open websocket tunnels by connection id. */
   readonly #tunnels = new Map<number, WebSocketTunnel>();
   #count = 0;
@@ -58,7 +59,8 @@ export class Bridge {
     this.#uploads = new StreamingUploads(this.#conn, this.#log);
     this.#conn.on('disconnect', (notice) => {
       this.#uploads.abort(notice.connId);
-      for (const ac of this.#inflight.get(notice.connId) ?? []) ac.abort(new Error(`client ${notice.connId} disconnected`));
+      const first = this.#inflight.get(notice.connId);
+      if (first) abortChain(first, new Error(`client ${notice.connId} disconnected`));
       // A backend keeping per-connection state between requests (AppBackend's kept sockets) drops it.
       for (const b of this.#backends) b.disconnected?.(notice.connId);
     });
@@ -89,7 +91,7 @@ export class Bridge {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       clearTimeout(timer);
-      for (const set of this.#inflight.values()) for (const ac of set) ac.abort(new Error('bridge shutting down'));
+      for (const first of [...this.#inflight.values()]) abortChain(first, new Error('bridge shutting down'));
     }
     await this.#conn.shutdown();
     await Promise.all(backends.map((b) => b.close()));
@@ -119,22 +121,31 @@ export class Bridge {
       void this.#errorPage(msg, 503);
       return;
     }
-    void this.#serve(msg).catch((err: unknown) => this.#log.error({ err, connId: msg.connId }, 'request failed unexpectedly'));
+    // #serve catches and logs everything itself (no .catch promise per request).
+    void this.#serve(msg);
   }
 
+  /**
+   * One HTTP request, start to end. Written for the usual request (no body,
+   * a backend answering at once): no AbortController, listener or Set per
+   * request, and awaits only where something really is pending (the
+   * backend's answer, the reply going out).
+   */
   async #serve(req: HttpRequest): Promise<void> {
-    const backend = this.#route(req);
-    if (!backend) {
-      await this.#errorPage(req, 404);
-      return;
-    }
-    const ac = new AbortController();
-    this.#track(req.connId, ac);
-    this.#log.debug({ connId: req.connId, method: req.method, path: req.path }, 'request started');
-    let body: RequestBody | undefined;
+    let job: InFlight | undefined;
     try {
+      const backend = this.#route(req);
+      if (!backend) {
+        await this.#errorPage(req, 404);
+        return;
+      }
+      job = new InFlight(req, backend.name, this.#log);
+      this.#track(job);
+      if (this.#log.isLevelEnabled('debug')) this.#log.debug({ connId: req.connId, method: req.method, path: req.path }, 'request started');
+      let body: RequestBody;
       try {
-        body = await openRequestBody(this.#conn, req, this.#uploads);
+        const opened = openRequestBody(this.#conn, req, this.#uploads);
+        body = opened instanceof Promise ? await opened : opened;
       } catch (err) {
         if (err instanceof UploadError) {
           this.#log.warn({ connId: req.connId, reason: err.message }, 'refused upload headers');
@@ -145,38 +156,42 @@ export class Bridge {
         }
         return;
       }
-      if (ac.signal.aborted) return; // the client left while the body was being opened
-      let res;
+      job.opened = body;
+      job.body = body.stream;
+      job.bodyLength = body.length;
+      if (job.aborted) return; // the client left while the body was being opened
+      let res: BackendResponse;
       try {
-        res = await backend.handle({ req, body: body.stream, bodyLength: body.length, signal: ac.signal });
+        res = await backend.handle(job);
       } catch (err) {
-        if (ac.signal.aborted) return; // the client left; nobody to answer
+        if (job.aborted) return; // the client left; nobody to answer
         const status = err instanceof BackendError ? err.status : 502;
         this.#log[status >= 500 ? 'error' : 'warn']({ err, connId: req.connId, backend: backend.name, status }, `backend failed: ${(err as Error).message}`);
         await this.#errorPage(req, status);
         return;
       }
       // However the backend streams, a client that leaves stops the body.
-      const resBody = res.body;
-      if (resBody) ac.signal.addEventListener('abort', () => resBody.destroy(), { once: true });
-      let outcome;
+      job.resBody = res.body;
+      let outcome: WriteOutcome;
       try {
-        outcome = await writeResponse(this.#conn, req, res, {
-          signal: ac.signal,
-          onBodyError: (err) => this.#log.error({ err, connId: req.connId, backend: backend.name }, 'response body failed mid-stream; closing the client connection'),
-        });
+        outcome = await writeResponse(this.#conn, req, res, job);
       } catch (err) {
         res.body?.destroy();
         this.#log.error({ err, connId: req.connId, backend: backend.name }, 'invalid response head: 502');
         await this.#errorPage(req, 502);
         return;
       }
-      if (outcome === 'client-gone') ac.abort(new Error('client gone'));
-      this.#log.debug({ connId: req.connId, status: res.status, outcome }, 'served');
+      if (outcome === 'client-gone') job.abort(new Error('client gone'));
+      if (this.#log.isLevelEnabled('debug')) this.#log.debug({ connId: req.connId, status: res.status, outcome }, 'served');
+    } catch (err) {
+      this.#log.error({ err, connId: req.connId }, 'request failed unexpectedly');
     } finally {
-      body?.stream?.destroy();
-      await body?.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'could not remove the upload file'));
-      this.#untrack(req.connId, ac);
+      if (job) {
+        const body = job.opened;
+        body?.stream?.destroy();
+        if (body?.cleanup) await body.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'could not remove the upload file'));
+        this.#untrack(job);
+      }
     }
   }
 
@@ -189,9 +204,9 @@ export class Bridge {
       await this.#errorPage(req, !backend ? 404 : !upgrade ? 501 : 503, true);
       return;
     }
-    const ac = new AbortController();
-    this.#track(req.connId, ac);
-    const tunnel = new WebSocketTunnel({ ...this.#websocket, connection: this.#conn, req, backend: { name: backend.name, upgrade }, signal: ac.signal, logger: this.#log });
+    const job = new TunnelAbort(req.connId);
+    this.#track(job);
+    const tunnel = new WebSocketTunnel({ ...this.#websocket, connection: this.#conn, req, backend: { name: backend.name, upgrade }, signal: job.ac.signal, logger: this.#log });
     this.#tunnels.get(req.connId)?.shutdown();
     this.#tunnels.set(req.connId, tunnel);
     try {
@@ -199,7 +214,7 @@ export class Bridge {
       if (status !== undefined) await this.#errorPage(req, status, true);
     } finally {
       if (this.#tunnels.get(req.connId) === tunnel) this.#tunnels.delete(req.connId);
-      this.#untrack(req.connId, ac);
+      this.#untrack(job);
     }
   }
 
@@ -211,18 +226,108 @@ export class Bridge {
     await this.#conn.replyHttp(req, text, { status, headers, close: close || undefined });
   }
 
-  #track(connId: number, ac: AbortController): void {
-    let set = this.#inflight.get(connId);
-    if (!set) this.#inflight.set(connId, (set = new Set()));
-    set.add(ac);
+  #track(job: Abortable): void {
+    job.next = this.#inflight.get(job.connId);
+    this.#inflight.set(job.connId, job);
     this.#count++;
   }
 
-  #untrack(connId: number, ac: AbortController): void {
-    const set = this.#inflight.get(connId);
-    set?.delete(ac);
-    if (set?.size === 0) this.#inflight.delete(connId);
+  #untrack(job: Abortable): void {
+    const first = this.#inflight.get(job.connId);
+    if (first === job) {
+      if (job.next) this.#inflight.set(job.connId, job.next);
+      else this.#inflight.delete(job.connId);
+    } else {
+      for (let j = first; j; j = j.next) {
+        if (j.next === job) {
+          j.next = job.next;
+          break;
+        }
+      }
+    }
+    // `next` stays: an abortChain() walking through this job goes on past it.
     this.#count--;
     if (this.#count === 0) this.#idle?.();
+  }
+}
+
+/** A request or websocket tunnel in flight, in its connection id's chain. */
+interface Abortable {
+  readonly connId: number;
+  next: Abortable | undefined;
+  abort(reason: Error): void;
+}
+
+function abortChain(first: Abortable, reason: Error): void {
+  for (let j: Abortable | undefined = first; j; ) {
+    const next: Abortable | undefined = j.next;
+    j.abort(reason);
+    j = next;
+  }
+}
+
+class TunnelAbort implements Abortable {
+  next: Abortable | undefined = undefined;
+  readonly ac = new AbortController();
+  constructor(readonly connId: number) {}
+  abort(reason: Error): void {
+    this.ac.abort(reason);
+  }
+}
+
+/**
+ * One HTTP request in flight: what its backend is handed (a BackendRequest
+ * whose `signal` exists only once someone reads it), its cancel switch, and
+ * the writer's options. One object instead of an AbortController, an
+ * AbortSignal, a listener, a Set entry and two closures.
+ */
+class InFlight implements Abortable, BackendRequest, RequestCancel, WriteOptions {
+  readonly connId: number;
+  next: Abortable | undefined = undefined;
+  body: Readable | null = null;
+  bodyLength: number | undefined = undefined;
+  /** What openRequestBody gave (released at the end). */
+  opened: RequestBody | undefined = undefined;
+  /** The response body being written: a client that leaves stops it. */
+  resBody: Readable | null = null;
+  aborted = false;
+  reason: unknown = undefined;
+  hook: CancelHook | undefined = undefined;
+  #ac: AbortController | undefined;
+
+  constructor(
+    readonly req: HttpRequest,
+    private readonly backendName: string,
+    private readonly log: Logger,
+  ) {
+    this.connId = req.connId;
+  }
+
+  get cancel(): RequestCancel {
+    return this;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#ac) {
+      this.#ac = new AbortController();
+      if (this.aborted) this.#ac.abort(this.reason);
+    }
+    return this.#ac.signal;
+  }
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    // The order of the listeners this replaces: the backend's, then the response body's.
+    this.#ac?.abort(reason);
+    const hook = this.hook;
+    this.hook = undefined;
+    hook?.cancelled(reason);
+    this.resBody?.destroy();
+  }
+
+  onBodyError(err: Error): void {
+    this.log.error({ err, connId: this.connId, backend: this.backendName }, 'response body failed mid-stream; closing the client connection');
   }
 }

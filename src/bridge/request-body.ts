@@ -13,32 +13,39 @@ import { headerValue, type HttpRequest, type UploadChunk } from '../protocol/req
 export interface RequestBody {
   readonly stream: Readable | null;
   readonly length: number | undefined;
-  /** Releases what the body holds once the request is over. */
-  cleanup(): Promise<void>;
+  /** Releases what the body holds once the request is over (none of today's bodies holds anything). */
+  cleanup?(): Promise<void>;
 }
 
-const noCleanup = async (): Promise<void> => undefined;
+/** The usual request: no body, nothing to open or release (shared, never changed). */
+const NO_BODY: RequestBody = Object.freeze({ stream: null, length: 0 });
 
 function declaredLength(req: HttpRequest): number | undefined {
   const text = headerValue(req.headers, 'content-length');
   return text !== undefined && /^[0-9]{1,15}$/.test(text) ? Number(text) : undefined;
 }
 
-/** Throws UploadError (answer 400) for upload headers that do not check out. */
-export async function openRequestBody(conn: Connection, req: HttpRequest, uploads: StreamingUploads): Promise<RequestBody> {
+/**
+ * Throws (or rejects with) UploadError (answer 400) for upload headers that
+ * do not check out. Only a temp-file upload needs to wait (for the file): the
+ * other bodies come back at once, so the usual request costs no promise.
+ */
+export function openRequestBody(conn: Connection, req: HttpRequest, uploads: StreamingUploads): RequestBody | Promise<RequestBody> {
   const upload = req.upload;
-  if (upload?.mode === 'file') {
-    const file = await conn.openUpload(req);
-    const stream = file.open();
-    // Unlink as soon as it is open: the descriptor keeps the data readable,
-    // and no temp file outlives the request, even if this process dies.
-    await once(stream, 'open');
-    await file.remove();
-    return { stream, length: file.size, cleanup: noCleanup };
-  }
-  if (upload?.mode === 'stream') return { stream: uploads.open(req), length: declaredLength(req), cleanup: noCleanup };
-  if (req.body.length === 0) return { stream: null, length: 0, cleanup: noCleanup };
-  return { stream: Readable.from([req.body]), length: req.body.length, cleanup: noCleanup };
+  if (upload?.mode === 'file') return openFileBody(conn, req);
+  if (upload?.mode === 'stream') return { stream: uploads.open(req), length: declaredLength(req) };
+  if (req.body.length === 0) return NO_BODY;
+  return { stream: Readable.from([req.body]), length: req.body.length };
+}
+
+async function openFileBody(conn: Connection, req: HttpRequest): Promise<RequestBody> {
+  const file = await conn.openUpload(req);
+  const stream = file.open();
+  // Unlink as soon as it is open: the descriptor keeps the data readable,
+  // and no temp file outlives the request, even if this process dies.
+  await once(stream, 'open');
+  await file.remove();
+  return { stream, length: file.size };
 }
 
 /** Per-connection streaming uploads: chunks in, credits out as the consumer keeps up. */
