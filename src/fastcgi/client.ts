@@ -30,9 +30,8 @@ import {
   RecordType,
   Role,
   decodeNameValuePairs,
-  encodeBeginRequest,
   encodeGetValues,
-  encodeParams,
+  encodeRequest,
   encodeStdin,
   encodeStdinEnd,
   parseEndRequest,
@@ -170,6 +169,8 @@ const REPLAY_LIMIT = 1 << 20;
 /** Buffer bodies up to this size go out in the same write as the params. */
 const INLINE_BODY_LIMIT = 64 * 1024;
 const STDOUT_HIGH_WATER = 64 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
 
@@ -371,7 +372,10 @@ interface Attempt {
 }
 
 interface Job {
-  params: Buffer;
+  /** BEGIN_REQUEST + PARAMS, and for an inline body its STDIN records + the empty one: a socket's first write. */
+  head: Buffer;
+  /** The whole body rides in `head`. */
+  inline: boolean;
   source: StdinSource;
   /** Chunks handed to the current socket (and replayed on a retry). */
   committed: number;
@@ -439,16 +443,19 @@ export class FastCgiClient {
   request(init: FastCgiRequestInit): Promise<FastCgiResponse> {
     if (this.#closed) return Promise.reject(new FastCgiError('CLOSED', 'fastcgi: the client is closed'));
     if (init.signal?.aborted) return Promise.reject(abortedError(init.signal));
-    let params: Buffer;
-    try {
-      params = encodeParams(REQUEST_ID, init.params);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     if (this.#active >= this.#maxConnections && this.#queue.length >= this.#maxQueue) {
       return Promise.reject(new FastCgiError('QUEUE_FULL', `fastcgi: ${this.#queue.length} requests already wait for one of ${this.#maxConnections} connections`));
     }
-    const job = this.#newJob(init, params);
+    const stdin = init.stdin;
+    // Small bodies ride in the first write with the params.
+    const inline = stdin === undefined || (Buffer.isBuffer(stdin) && stdin.length <= INLINE_BODY_LIMIT);
+    let head: Buffer;
+    try {
+      head = encodeRequest(REQUEST_ID, init.params, { role: Role.Responder, keepConn: this.#keepAlive, stdin: inline ? (stdin as Buffer | undefined) ?? EMPTY : undefined });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const job = this.#newJob(init, head, inline);
     if (this.#active < this.#maxConnections) this.#start(job);
     else this.#queue.push(job);
     return job.response.promise;
@@ -545,16 +552,15 @@ export class FastCgiClient {
   // -------------------------------------------------------------------------
   // jobs
 
-  #newJob(init: FastCgiRequestInit, params: Buffer): Job {
+  #newJob(init: FastCgiRequestInit, head: Buffer, inline: boolean): Job {
     const stdin = init.stdin;
     let source: StdinSource;
     let committed = 0;
     let stdinEnded = false;
     if (stdin === undefined || Buffer.isBuffer(stdin)) {
-      const buffer = new BufferSource(stdin ?? Buffer.alloc(0));
+      const buffer = new BufferSource(stdin ?? EMPTY);
       source = buffer;
-      if ((stdin?.length ?? 0) <= INLINE_BODY_LIMIT) {
-        // Small bodies ride in the first write with the params.
+      if (inline) {
         committed = buffer.count;
         stdinEnded = true;
       }
@@ -563,7 +569,8 @@ export class FastCgiClient {
       source = new StreamSource(stdin as AsyncIterable<Buffer | string>, this.#keepAlive);
     }
     const job: Job = {
-      params,
+      head,
+      inline,
       source,
       committed,
       stdinEnded,
@@ -672,7 +679,12 @@ export class FastCgiClient {
     if (isFinished(job) || a.dead) return;
     clearTimeout(a.connectTimer);
     a.ready = true;
-    const parts: Buffer[] = [encodeBeginRequest(REQUEST_ID, Role.Responder, this.#keepAlive), job.params];
+    if (job.inline) {
+      a.stdinDone = true;
+      this.#write(job, a, job.head);
+      return;
+    }
+    const parts: Buffer[] = [job.head];
     try {
       for (let i = 0; i < job.committed; i++) parts.push(...encodeStdin(REQUEST_ID, job.source.replay(i)));
     } catch (err) {
@@ -685,18 +697,23 @@ export class FastCgiClient {
       parts.push(STDIN_END);
       a.stdinDone = true;
     }
-    a.conn.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    this.#write(job, a, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    for (const wake of job.readyWaiters.splice(0)) wake();
+    if (!job.stdinEnded && !job.pumpStarted) {
+      job.pumpStarted = true;
+      void this.#pumpStdin(job);
+    }
+  }
+
+  /** The attempt's first write; a new socket starts its rescue watch. */
+  #write(job: Job, a: Attempt, bytes: Buffer): void {
+    a.conn.socket.write(bytes);
     this.#updateReadTimer(job);
     if (!a.reused) {
       a.readyAt = Date.now();
       this.#silent.add(a);
       a.rescueTimer = setInterval(() => this.#rescue(a), this.#idleRescueMs);
       a.rescueTimer.unref();
-    }
-    for (const wake of job.readyWaiters.splice(0)) wake();
-    if (!job.stdinEnded && !job.pumpStarted) {
-      job.pumpStarted = true;
-      void this.#pumpStdin(job);
     }
   }
 
