@@ -4,6 +4,9 @@
  * in. Pure. The one rule for the core's Proxy target, the upstream HTTP
  * adapter (m2bridge --http) and the websocket tunnel.
  */
+import { listTokens } from '../protocol/http-tokens.js';
+
+export { listTokens };
 
 /** [name, value] pairs in arrival order, names in any case. */
 export type HeaderPairs = Iterable<readonly [string, string]>;
@@ -23,18 +26,6 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([...CONNECTION_HEADERS, '
 
 /** Where the request goes: never dropped because a Connection header names it. */
 const NEVER_NAMED = new Set(['host']);
-
-/** The tokens of comma-separated header values: trimmed, lower-cased, empty ones left out. */
-export function listTokens(values: Iterable<string>): string[] {
-  const out: string[] = [];
-  for (const value of values) {
-    for (const part of value.split(',')) {
-      const token = part.trim().toLowerCase();
-      if (token) out.push(token);
-    }
-  }
-  return out;
-}
 
 /** Every token of every `name` header (name compared case-insensitively), lower-cased. */
 export function headerTokens(headers: HeaderPairs, name: string): string[] {

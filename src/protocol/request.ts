@@ -9,6 +9,7 @@
 import { ProtocolError, EncodeError } from './errors.js';
 import { encodeNetstring, parseNetstringAt } from './netstring.js';
 import { parseTolerantJson } from './json-text.js';
+import { listTokens } from './http-tokens.js';
 import { encode as encodeTnet, parseAt as parseTnetAt, readFrame, type TDict, type TValue } from './tnetstring.js';
 
 export type HeaderValue = string | string[];
@@ -255,13 +256,8 @@ function classify(base: MessageBase, at: number, bodyAt: number): Message {
 export function shouldClose(message: Message): boolean {
   if (message.kind !== 'http') return false;
   if (headerValue(message.headers, 'VERSION') === 'HTTP/1.0') return true;
-  return connectionTokens(message.headers).includes('close');
-}
-
-function connectionTokens(headers: Headers): string[] {
-  const raw = headers.connection;
-  const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return values.flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase());
+  const raw = message.headers.connection;
+  return raw !== undefined && listTokens(Array.isArray(raw) ? raw : [raw]).includes('close');
 }
 
 /** Input for encoding a request message (used by servers and tests). */
