@@ -21,6 +21,7 @@ import {
   encodeNameValuePairs,
   encodeParams,
   encodeRecord,
+  encodeRequest,
   encodeStdin,
   encodeStdinEnd,
   nameValueSize,
@@ -251,6 +252,34 @@ describe('fastcgi records: PARAMS packing', () => {
     assertFcgiError(() => encodeParams(1, [['N'.repeat(65529), '']]), 'PARAMS_TOO_LARGE');
   });
 
+  test('lengths whose 4-byte prefix holds bytes >= 0x80, and non-ASCII text, come out as nv() builds them', () => {
+    // 200 = 0x80000000|0xc8 and 0x80ff = two high bytes: the one-string path writes these prefixes as latin1 text.
+    const cases: Array<Array<[string, string]>> = [
+      [['A', 'x'.repeat(200)]],
+      [['N'.repeat(0x80ff), 'v'], ['B', '']],
+      [['é', 'ü'.repeat(100)]], // 2-byte characters: 200 bytes from 100 characters
+      [['X', '\u{1f600}'], ['Y', '\ud800']], // a surrogate pair, and a lone surrogate (U+FFFD on the wire)
+      [['HTTP_HOST', 'a'.repeat(127)], ['Z', 'b'.repeat(128)]],
+      // As many extra UTF-8 bytes as the long prefix's high bytes: a miscount there would let them through as latin1.
+      ...[1, 2, 3, 4].map((k): Array<[string, string]> => [['A', 'é'.repeat(k) + 'x'.repeat(200 - k)]]),
+    ];
+    for (const pairs of cases) {
+      const records = splitRecords(encodeParams(1, pairs)).slice(0, -1);
+      assert.deepStrictEqual(Buffer.concat(records.map((r) => r.content)), Buffer.concat(pairs.map(([k, v]) => nv(k, v))), JSON.stringify(pairs).slice(0, 80));
+    }
+  });
+
+  test('property: params built from any strings and Buffers match nv()', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), fc.boolean()), { maxLength: 30 }), (spec) => {
+        const pairs = spec.map(([k, v, asBuffer]) => (asBuffer ? [Buffer.from(k, 'utf8'), v] : [k, v]) as [string | Buffer, string]);
+        const records = splitRecords(encodeParams(2, pairs)).slice(0, -1);
+        assert.deepStrictEqual(Buffer.concat(records.map((r) => r.content)), Buffer.concat(spec.map(([k, v]) => nv(k, v))));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   test('property: any pairs that fit pack into valid, self-contained records', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 40 }), fc.nat({ max: 30_000 })), { maxLength: 40 }), (spec) => {
@@ -409,6 +438,17 @@ describe('fastcgi records: RecordDecoder', () => {
 
     const zero = assertFcgiError(() => new RecordDecoder().push(Buffer.from([0, 6, 0, 1, 0, 0, 0, 0])), 'PROTOCOL');
     assert.equal(zero.offset, 0);
+  });
+
+  test('encodeRequest: BEGIN_REQUEST, PARAMS and the whole STDIN stream in one buffer, byte for byte the separate encoders', () => {
+    const pairs: Array<[string, string]> = [['SCRIPT_FILENAME', '/x.php'], ['HTTP_X', 'é'.repeat(70)]];
+    for (const body of [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(65528, 7), Buffer.alloc(65531, 9)]) {
+      const expected = Buffer.concat([encodeBeginRequest(5, Role.Responder, true), encodeParams(5, pairs), ...encodeStdin(5, body), encodeStdinEnd(5)]);
+      assert.deepStrictEqual(encodeRequest(5, pairs, { keepConn: true, stdin: body }), expected, `body of ${body.length}`);
+    }
+    // A streamed body: no STDIN records at all.
+    assert.deepStrictEqual(encodeRequest(1, pairs, { role: Role.Filter }), Buffer.concat([encodeBeginRequest(1, Role.Filter, false), encodeParams(1, pairs)]));
+    assertFcgiError(() => encodeRequest(1, [['HTTP_COOKIE', 'v'.repeat(70_000)]]), 'PARAMS_TOO_LARGE');
   });
 
   test('encoder output decodes back', () => {
