@@ -53,3 +53,45 @@ test('bytes that are not an HTTP response never complete', () => {
   assert.equal(bad.feed(b('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')), -1);
   assert.equal(bad.status, 'never');
 });
+
+const CHUNKED_HEAD = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+test('chunked: the end is found exactly at every split, with extensions, bare LF ends and trailers', () => {
+  const bodies = [
+    '5\r\nhello\r\n0\r\n\r\n',
+    'a;name=value\r\n0123456789\r\n3 \t;x\r\nabc\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n',
+    'd\nHello, World!\n0\n\n',
+    '000000000005\r\nhello\r\n0\r\n\r\n', // 12 digits: the most
+  ];
+  for (const body of bodies) {
+    const whole = CHUNKED_HEAD + body + 'NEXT';
+    const end = whole.length - 4;
+    for (let cut = 1; cut < whole.length; cut++) {
+      const r = endOf(new ResponseTracker(false), [whole.slice(0, cut), whole.slice(cut)]);
+      assert.deepEqual(r, cut >= end ? [0, end] : [1, end - cut], `${JSON.stringify(body)} cut at ${cut}`);
+    }
+    const bytewise = endOf(new ResponseTracker(false), Array.from(whole));
+    assert.deepEqual(bytewise, [end - 1, 1], `${JSON.stringify(body)} byte by byte`);
+  }
+});
+
+test('chunked: bad framing never completes, however it is split', () => {
+  const bad = [
+    ' 5\r\nhello\r\n0\r\n\r\n', // leading blank
+    '0000000000005\r\nhello\r\n0\r\n\r\n', // 13 digits
+    '5 x\r\nhello\r\n0\r\n\r\n', // junk after the size
+    '5\rxhello\r\n0\r\n\r\n', // CR not followed by LF
+    '5;a\rb\r\nhello\r\n0\r\n\r\n', // CR inside an extension
+    '5\r\nhelloXX\r\n0\r\n\r\n', // data longer than its size
+    '5\r\nhello\rX0\r\n\r\n', // CR after the data not followed by LF
+    `5;${'e'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`, // endless size line
+    '\r\n5\r\nhello\r\n0\r\n\r\n', // empty size line
+  ];
+  for (const body of bad) {
+    for (const parts of [[CHUNKED_HEAD + body], [CHUNKED_HEAD, ...Array.from(body)]]) {
+      const t = new ResponseTracker(false);
+      assert.equal(endOf(t, parts), undefined, JSON.stringify(body));
+      assert.equal(t.status, 'never', JSON.stringify(body));
+    }
+  }
+});
