@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../src/handler/logger.js';
 import { isInside } from '../src/handler/uploads.js';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
-import { buildCgiParams, CgiParamsError, splitScriptPath } from '../src/bridge/cgi-params.js';
+import { buildCgiParams, CgiParamsError, splitScriptPath, type CgiLocation, type ScriptLocation } from '../src/bridge/cgi-params.js';
 import { CgiHeadParser, type CgiHead } from '../src/bridge/cgi-response.js';
 import { FastCgiError, type FastCgiClient } from '../src/fastcgi/client.js';
 
@@ -49,14 +49,19 @@ export class FastCgiBackend implements Backend {
   readonly name = 'fastcgi';
   readonly #client: FastCgiClient;
   readonly #root: string;
+  /** #root without a trailing "/": + a normalised script name ("/x.php") = path.join(root, name), without its cost. */
+  readonly #rootPrefix: string;
   readonly #index: string;
   readonly #options: FastCgiBackendOptions;
   readonly #log: Logger;
   #realRoot: Promise<string> | undefined;
+  /** #realRoot once it resolved: the usual request finds its script without an await. */
+  #realRootValue: string | undefined;
 
   constructor(options: FastCgiBackendOptions) {
     this.#client = options.client;
     this.#root = path.resolve(options.root);
+    this.#rootPrefix = this.#root === '/' ? '' : this.#root;
     this.#index = options.index ?? 'index.php';
     this.#options = options;
     this.#log = options.logger;
@@ -65,14 +70,15 @@ export class FastCgiBackend implements Backend {
   async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
     const split = splitScriptPath(req.path, { index: this.#index });
     if (!split.ok) throw new BackendError(split.status, split.reason);
-    const script = await this.#locate(split.candidates);
+    const realRoot = this.#realRootValue ?? (this.#realRootValue = await (this.#realRoot ??= realpath(this.#root)));
+    const script = this.#locate(realRoot, split.candidates);
     if (!script) throw new BackendError(404, `no script for ${req.path}`);
     // FPM waits forever for a body whose length it was not told.
     if (body !== null && bodyLength === undefined) throw new BackendError(411, 'request body of unknown length');
     let params: Array<[string, string]>;
     try {
       // nginx sends CONTENT_LENGTH '' when there is no body; so do we.
-      params = buildCgiParams(req, { ...script, documentRoot: this.#root }, { contentLength: body === null ? undefined : bodyLength, serverName: this.#options.serverName, serverPort: this.#options.serverPort });
+      params = buildCgiParams(req, script, { contentLength: body === null ? undefined : bodyLength, serverName: this.#options.serverName, serverPort: this.#options.serverPort });
     } catch (err) {
       if (err instanceof CgiParamsError) throw new BackendError(err.status, err.message, { cause: err });
       throw err;
@@ -80,19 +86,19 @@ export class FastCgiBackend implements Backend {
 
     let response;
     try {
-      response = await this.#client.request({ params, stdin: body ?? undefined, signal });
+      const onStderr = (chunk: Buffer): void => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.#log.warn({ script: script.scriptFilename }, `FPM stderr: ${line}`);
+      };
+      response = await this.#client.request({ params, stdin: body ?? undefined, signal, onStderr });
     } catch (err) {
       if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
       throw err;
     }
-    response.stderr.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.#log.warn({ script: script.scriptFilename }, `FPM stderr: ${line}`);
-    });
-    response.done.catch(() => undefined);
 
     let head: CgiHead;
     try {
-      head = await readHead(response.stdout);
+      const read = readHead(response.stdout);
+      head = read instanceof Promise ? await read : read; // usually complete already: no extra turn
     } catch (err) {
       response.stdout.destroy();
       if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
@@ -118,10 +124,9 @@ export class FastCgiBackend implements Backend {
    * thread-pool round trips per request, the largest item in the profile
    * (bench/RESULTS.md). nginx's open_file_cache makes the same trade.
    */
-  async #locate(candidates: ReadonlyArray<{ scriptName: string; pathInfo: string }>): Promise<{ scriptName: string; pathInfo: string; scriptFilename: string } | undefined> {
-    const realRoot = await (this.#realRoot ??= realpath(this.#root));
+  #locate(realRoot: string, candidates: ReadonlyArray<ScriptLocation>): CgiLocation | undefined {
     for (const c of candidates) {
-      if (this.#isScript(realRoot, c.scriptName)) return { ...c, scriptFilename: path.join(this.#root, c.scriptName) };
+      if (this.#isScript(realRoot, c.scriptName)) return { scriptName: c.scriptName, pathInfo: c.pathInfo, scriptFilename: this.#rootPrefix + c.scriptName, documentRoot: this.#root };
     }
     return undefined;
   }
@@ -135,7 +140,7 @@ export class FastCgiBackend implements Backend {
     let ok = false;
     try {
       // Sync on purpose: a local docroot answers from the page cache in microseconds.
-      const real = realpathSync.native(path.join(this.#root, scriptName));
+      const real = realpathSync.native(this.#rootPrefix + scriptName);
       ok = isInside(realRoot, real) && statSync(real).isFile();
     } catch {
       ok = false; // missing: try the next split
@@ -174,9 +179,10 @@ export class FastCgiBackend implements Backend {
  * Reads STDOUT until the CGI header block is complete, and puts the body
  * bytes that came with it back at the front of STDOUT. The unshift happens in
  * the same tick as the read that found the head, so an already ended STDOUT
- * cannot emit 'end' in between.
+ * cannot emit 'end' in between. A head already buffered comes back at once
+ * (a bad one throws); otherwise a promise.
  */
-function readHead(stdout: Readable): Promise<CgiHead> {
+function readHead(stdout: Readable): CgiHead | Promise<CgiHead> {
   const parser = new CgiHeadParser();
   const take = (): CgiHead | null => {
     for (let chunk = stdout.read() as Buffer | null; chunk !== null; chunk = stdout.read() as Buffer | null) {
@@ -188,12 +194,8 @@ function readHead(stdout: Readable): Promise<CgiHead> {
     }
     return null;
   };
-  try {
-    const head = take();
-    if (head) return Promise.resolve(head);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  const head = take();
+  if (head) return head;
   return new Promise((resolve, reject) => {
     const settle = (err: unknown, head?: CgiHead): void => {
       stdout.off('readable', onReadable);

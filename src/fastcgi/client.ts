@@ -119,6 +119,12 @@ export interface FastCgiRequestInit {
   stdin?: Buffer | NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
   /** Aborting destroys the FPM socket (the only thing that stops a PHP script) and frees the slot at once. */
   signal?: AbortSignal;
+  /**
+   * STDERR bytes go to this callback as they arrive instead of to
+   * `response.stderr` (which then ends empty): no stream per request for
+   * output that is usually absent. A throwing callback is ignored.
+   */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /** END_REQUEST. PHP-FPM 8.2 always sends appStatus 0, even after exit(3) or a fatal error. */
@@ -140,8 +146,10 @@ export interface FastCgiEnd {
  *  - stderr: STDERR bytes as a Readable (no backpressure: FPM's stderr is
  *    small, and nobody has to read it). It ends with the request, successful
  *    or not, and never emits 'error' (failures surface on stdout and done).
+ *    Made on first access (bytes that came before are kept for it).
  *  - done: END_REQUEST's statuses; rejects with the same error as stdout. A
- *    no-op catch is attached, so leaving it unobserved is safe.
+ *    no-op catch is attached, so leaving it unobserved is safe. Made on first
+ *    access.
  */
 export interface FastCgiResponse {
   stdout: Readable;
@@ -385,9 +393,15 @@ interface Job {
   signal?: AbortSignal;
   onAbort?: () => void;
   response: Deferred<FastCgiResponse>;
-  done: Deferred<FastCgiEnd>;
+  /** Made when the caller asks for `done` before the end. */
+  done?: Deferred<FastCgiEnd>;
+  /** END_REQUEST's statuses, or the failure, once finished. */
+  outcome?: FastCgiEnd | FastCgiError;
   stdout: Readable;
-  stderr: Readable;
+  /** Made when the caller asks for it; until then STDERR bytes wait in stderrChunks. */
+  stderr?: Readable;
+  stderrChunks?: Buffer[];
+  onStderr?: (chunk: Buffer) => void;
   attempt?: Attempt;
   readyWaiters: Array<() => void>;
   state: 'queued' | 'running' | 'finished';
@@ -578,31 +592,31 @@ export class FastCgiClient {
       waitingForSource: false,
       signal: init.signal,
       response: deferred(),
-      done: deferred(),
       stdout: undefined as unknown as Readable,
-      stderr: new Readable({ read: noop }),
+      onStderr: init.onStderr,
       readyWaiters: [],
       state: 'queued',
       responded: false,
       retried: false,
     };
-    job.done.promise.catch(noop);
-    job.stdout = new Readable({
-      highWaterMark: STDOUT_HIGH_WATER,
-      read: () => this.#onStdoutRead(job),
-      destroy: (err, cb) => {
-        if (!isFinished(job)) this.#fail(job, new FastCgiError('ABORTED', 'fastcgi: stdout was destroyed before the end of the response'));
-        cb(err);
-      },
-    });
+    job.stdout = new Stdout(job, this.#stdoutHooks);
     job.stdout.on('error', noop);
     if (init.signal) {
       const signal = init.signal;
       job.onAbort = () => this.#fail(job, abortedError(signal));
-      signal.addEventListener('abort', job.onAbort, { once: true });
+      // #unhookSignal removes it, so no { once: true } (which costs an options parse per request).
+      signal.addEventListener('abort', job.onAbort);
     }
     return job;
   }
+
+  /** One pair of hooks for every request's stdout: no closures per request. */
+  readonly #stdoutHooks: StdoutHooks = {
+    read: (job) => this.#onStdoutRead(job),
+    destroyed: (job) => {
+      if (!isFinished(job)) this.#fail(job, new FastCgiError('ABORTED', 'fastcgi: stdout was destroyed before the end of the response'));
+    },
+  };
 
   #start(job: Job): void {
     job.state = 'running';
@@ -832,7 +846,7 @@ export class FastCgiClient {
         }
         return;
       case RecordType.Stderr:
-        if (rec.content.length > 0) job.stderr.push(rec.content);
+        if (rec.content.length > 0) this.#onStderr(job, rec.content);
         return;
       case RecordType.EndRequest: {
         const end = parseEndRequest(rec.content);
@@ -857,7 +871,18 @@ export class FastCgiClient {
     job.responded = true;
     // No retry once FPM has answered: the body log can go.
     job.source.stopLogging();
-    job.response.resolve({ stdout: job.stdout, stderr: job.stderr, done: job.done.promise });
+    job.response.resolve(new JobResponse(job));
+  }
+
+  #onStderr(job: Job, chunk: Buffer): void {
+    if (job.onStderr) {
+      try {
+        job.onStderr(chunk);
+      } catch (err) {
+        this.#log?.debug({ fcgi: this.#where(), err: errorText(err) }, 'fastcgi: the onStderr callback threw');
+      }
+    } else if (job.stderr) job.stderr.push(chunk);
+    else (job.stderrChunks ??= []).push(chunk);
   }
 
   #onStdoutRead(job: Job): void {
@@ -930,9 +955,10 @@ export class FastCgiClient {
     } else if (reusable) this.#putIdle(a.conn);
     else this.#destroyConn(a.conn);
     this.#respond(job);
+    job.outcome = end;
     job.stdout.push(null);
-    job.stderr.push(null);
-    job.done.resolve(end);
+    job.stderr?.push(null);
+    job.done?.resolve(end);
     job.source.close();
     this.#release(job);
   }
@@ -949,15 +975,15 @@ export class FastCgiClient {
       this.#destroyConn(a.conn);
     }
     if (err.code === 'PROTOCOL') this.#log?.warn({ fcgi: this.#where(), err: err.message }, 'fastcgi: protocol error');
+    job.outcome = err;
     if (!job.responded) {
       job.response.reject(err);
       job.stdout.destroy();
-      job.stderr.destroy();
     } else {
       job.stdout.destroy(err);
-      job.stderr.push(null);
+      job.stderr?.push(null);
     }
-    job.done.reject(err);
+    job.done?.reject(err);
     job.source.close();
     for (const wake of job.readyWaiters.splice(0)) wake();
     if (wasQueued) {
@@ -1101,4 +1127,64 @@ function positiveInt(name: string, n: number): number {
 function nonNegativeInt(name: string, n: number): number {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`fastcgi: ${name} must be a non-negative integer, got ${n}`);
   return n;
+}
+
+interface StdoutHooks {
+  read(job: Job): void;
+  destroyed(job: Job): void;
+}
+
+/** A request's STDOUT: reading resumes FPM's socket, destroying aborts the request. */
+class Stdout extends Readable {
+  readonly #job: Job;
+  readonly #hooks: StdoutHooks;
+
+  constructor(job: Job, hooks: StdoutHooks) {
+    super({ highWaterMark: STDOUT_HIGH_WATER });
+    this.#job = job;
+    this.#hooks = hooks;
+  }
+
+  override _read(): void {
+    this.#hooks.read(this.#job);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#hooks.destroyed(this.#job);
+    cb(err);
+  }
+}
+
+/** What request() resolves with; stderr and done are made on first access (the bridge uses neither). */
+class JobResponse implements FastCgiResponse {
+  readonly stdout: Readable;
+  readonly #job: Job;
+
+  constructor(job: Job) {
+    this.stdout = job.stdout;
+    this.#job = job;
+  }
+
+  get stderr(): Readable {
+    const job = this.#job;
+    if (!job.stderr) {
+      const stderr = new Readable({ read: noop });
+      for (const chunk of job.stderrChunks?.splice(0) ?? []) stderr.push(chunk);
+      if (isFinished(job)) stderr.push(null);
+      job.stderr = stderr;
+    }
+    return job.stderr;
+  }
+
+  get done(): Promise<FastCgiEnd> {
+    const job = this.#job;
+    if (!job.done) {
+      job.done = deferred();
+      job.done.promise.catch(noop);
+      const outcome = job.outcome;
+      if (outcome instanceof FastCgiError) job.done.reject(outcome);
+      else if (outcome) job.done.resolve(outcome);
+    }
+    return job.done.promise;
+  }
 }

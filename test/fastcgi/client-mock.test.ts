@@ -144,6 +144,58 @@ describe('FastCgiClient: request and response', () => {
     assert.deepStrictEqual(await res.done, { appStatus: 3, protocolStatus: 0 });
   });
 
+  test('stderr and done asked for only after the end still hold every byte and the statuses', async () => {
+    const { client } = await setup({
+      onRequest: async (req) => {
+        await req.conn.stderr('early');
+        await req.conn.stdout(HEAD + 'body');
+        await req.conn.stderr(' late');
+        await req.conn.end(4);
+      },
+    });
+    const res = await client.request({ params: [] });
+    assert.equal((await readAll(res.stdout)).toString(), HEAD + 'body');
+    assert.equal((await readAll(res.stderr)).toString(), 'early late');
+    assert.deepStrictEqual(await res.done, { appStatus: 4, protocolStatus: 0 });
+  });
+
+  test('onStderr gets the STDERR bytes instead of the stream; a throwing callback changes nothing', async () => {
+    const { client } = await setup({
+      onRequest: async (req) => {
+        await req.conn.stderr('one');
+        await req.conn.stdout(HEAD + 'body');
+        await req.conn.stderr('two');
+        await req.conn.end(0);
+      },
+    });
+    const seen: string[] = [];
+    const res = await client.request({ params: [], onStderr: (chunk) => seen.push(chunk.toString()) });
+    assert.equal((await readAll(res.stdout)).toString(), HEAD + 'body');
+    assert.equal(seen.join(''), 'onetwo');
+    assert.equal((await readAll(res.stderr)).length, 0);
+    const res2 = await client.request({
+      params: [],
+      onStderr: () => {
+        throw new Error('boom');
+      },
+    });
+    assert.equal((await readAll(res2.stdout)).toString(), HEAD + 'body');
+    assert.deepStrictEqual(await res2.done, { appStatus: 0, protocolStatus: 0 });
+  });
+
+  test('done asked for after a failure rejects with that failure', async () => {
+    const { client } = await setup({
+      onRequest: async (req) => {
+        await req.conn.stdout(HEAD + 'part');
+        req.conn.socket.destroy();
+      },
+    });
+    const res = await client.request({ params: [] });
+    await assert.rejects(readAll(res.stdout), (err: Error & { code?: string }) => err.code === 'RESET');
+    await rejectsWith(res.done, 'RESET');
+    assert.equal((await readAll(res.stderr)).length, 0);
+  });
+
   test('END_REQUEST without any STDOUT resolves with an empty stdout', async () => {
     const { client } = await setup({ onRequest: async (req) => {
         await req.conn.send(record(T.END, 1, endBody(0, 0)));
