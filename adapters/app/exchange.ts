@@ -26,7 +26,7 @@ import type { Logger } from '../../src/handler/logger.js';
 import type { HttpRequest } from '../../src/protocol/request.js';
 import { BackendError, type BackendResponse, type CancelHook, type RequestCancel } from '../../src/bridge/backend.js';
 import { clientAddressing, MemorySocket, type SocketPeer } from './memory-socket.js';
-import { ResponseParser, type ParsedHead } from './response-parser.js';
+import { ResponseParser, type ParsedHead, type ResponseParserEvents } from './response-parser.js';
 import type { RequestHead } from './request-head.js';
 
 
@@ -56,7 +56,7 @@ export class Exchange implements SocketPeer, CancelHook {
   cancel: RequestCancel | undefined;
   readonly #log: Logger;
   readonly #parser: ResponseParser;
-  readonly #body: Readable;
+  readonly #body: ResponseBody;
   #resolve!: (res: BackendResponse) => void;
   #reject!: (err: unknown) => void;
   #settled = false;
@@ -67,7 +67,6 @@ export class Exchange implements SocketPeer, CancelHook {
   #resolveClosed: (() => void) | undefined;
   /** The socket's write callback, held while the response body is full. */
   #held: ((err?: Error | null) => void) | undefined;
-  #bodyFull = false;
   #headTimer: NodeJS.Timeout | undefined;
   #req: IncomingMessage | undefined;
   #res: ServerResponse | undefined;
@@ -102,33 +101,12 @@ export class Exchange implements SocketPeer, CancelHook {
       this.socket.attach(this);
     } else this.socket = new MemorySocket({ peer: this, ...clientAddressing(req.headers), highWaterMark: options.highWaterMark });
 
-    this.#parser = new ResponseParser(
-      { method: req.method },
-      {
-        head: (head) => this.#onHead(head),
-        data: (chunk) => {
-          if (!this.#body.push(chunk)) this.#bodyFull = true;
-        },
-        end: () => this.#body.push(null),
-      },
-    );
-    this.#body = new Readable({
-      highWaterMark: options.highWaterMark ?? 64 * 1024,
-      read: () => {
-        this.#bodyFull = false;
-        this.#release();
-      },
-      destroy: (err, cb) => {
-        // The consumer dropped the body before its end (client gone, or it
-        // read all the Content-Length it wanted): stop the app.
-        if (!this.#parser.complete) this.#destroySocket();
-        cb(err);
-      },
-    });
+    this.#body = new ResponseBody(this, options.highWaterMark ?? 64 * 1024);
+    this.#parser = new ResponseParser({ method: req.method }, this.#body);
     // A cut body is reported through `errored`, which the bridge checks when
     // it next waits for data; an 'error' event while it is busy sending must
     // not become an uncaught exception.
-    this.#body.on('error', () => undefined);
+    this.#body.on('error', ignore);
 
     this.#headBytes = options.head.bytes;
     this.#chunked = options.head.chunked;
@@ -213,6 +191,14 @@ export class Exchange implements SocketPeer, CancelHook {
     this.#destroySocket();
   }
 
+  /**
+   * The consumer dropped the body before its end (client gone, or it read
+   * all the Content-Length it wanted): stop the app.
+   */
+  bodyDropped(): void {
+    if (!this.#parser.complete) this.#destroySocket();
+  }
+
   #destroySocket(): void {
     if (!this.#kept) this.socket.destroy();
   }
@@ -224,7 +210,8 @@ export class Exchange implements SocketPeer, CancelHook {
     return was;
   }
 
-  #onHead(head: ParsedHead): void {
+  /** The parser found the response head (called through the body, the parser's event sink). */
+  headParsed(head: ParsedHead): void {
     if (this.#settled) return;
     let noBuffering = false;
     const headers: Array<[string, string]> = [];
@@ -264,7 +251,8 @@ export class Exchange implements SocketPeer, CancelHook {
     socket.destroy();
   }
 
-  #release(): void {
+  /** The consumer wants more body: let Node write on. */
+  release(): void {
     const held = this.#held;
     this.#held = undefined;
     held?.();
@@ -282,7 +270,7 @@ export class Exchange implements SocketPeer, CancelHook {
       return;
     }
     // Once the body has ended its _read() is never called again: nothing to wait for.
-    if (this.#bodyFull && !this.#parser.complete) this.#held = done;
+    if (this.#body.full && !this.#parser.complete) this.#held = done;
     else done();
   }
 
@@ -372,5 +360,45 @@ export class Exchange implements SocketPeer, CancelHook {
     }
     // Node would wait forever for the missing bytes.
     this.fail(new BackendError(400, `request body ended ${this.#remaining} bytes short of its length`));
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * The response body as the bridge reads it, and the parser's event sink:
+ * one object per request instead of a Readable plus five closures.
+ */
+class ResponseBody extends Readable implements ResponseParserEvents {
+  /** push() said the buffer is full: Node's next write waits for _read(). */
+  full = false;
+
+  constructor(
+    private readonly exchange: Exchange,
+    highWaterMark: number,
+  ) {
+    super({ highWaterMark });
+  }
+
+  head(head: ParsedHead): void {
+    this.exchange.headParsed(head);
+  }
+
+  data(chunk: Buffer): void {
+    if (!this.push(chunk)) this.full = true;
+  }
+
+  end(): void {
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.full = false;
+    this.exchange.release();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.exchange.bodyDropped();
+    cb(err);
   }
 }

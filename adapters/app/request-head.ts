@@ -56,26 +56,32 @@ export function buildRequestHead(req: HttpRequest, body: { present: boolean; len
   const uri = headerValue(req.headers, 'URI') ?? req.path + (query ? `?${query}` : '');
   if (uri === '' || /[\0-\x20\x7f]/.test(uri)) throw new RequestHeadError(`bad request URI ${JSON.stringify(uri)}`, 400);
 
-  const lines: string[] = [`${method} ${uri} ${version}`];
+  // One string built in one pass (this runs per request): no entries or line arrays.
+  let head = `${method} ${uri} ${version}\r\n`;
   let sentLength = false;
-  for (const [name, value] of Object.entries(req.headers)) {
+  const headers = req.headers;
+  for (const name in headers) {
     if (!CLIENT_HEADER.test(name)) continue;
     if (name === 'content-length') {
       sentLength = true;
       continue;
     }
     if (name === 'transfer-encoding' || name.startsWith('x-mongrel2-')) continue;
-    for (const v of typeof value === 'string' ? [value] : value) {
-      if (BAD_VALUE.test(v)) throw new RequestHeadError(`header ${name} contains NUL, CR or LF`, 400);
-      lines.push(`${name}: ${v}`);
-    }
+    const value = headers[name]!;
+    if (typeof value === 'string') head += headerLine(name, value);
+    else for (const v of value) head += headerLine(name, v);
   }
   let chunked = false;
-  if (body.present && body.length !== undefined) lines.push(`content-length: ${body.length}`);
+  if (body.present && body.length !== undefined) head += `content-length: ${body.length}\r\n`;
   else if (body.present) {
     chunked = true;
-    lines.push('transfer-encoding: chunked');
-  } else if (sentLength) lines.push('content-length: 0');
+    head += 'transfer-encoding: chunked\r\n';
+  } else if (sentLength) head += 'content-length: 0\r\n';
   // Values go out as UTF-8: the bytes Mongrel2 received (Node reads them back as latin1, as from any client).
-  return { bytes: Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'utf8'), chunked };
+  return { bytes: Buffer.from(head + '\r\n', 'utf8'), chunked };
+}
+
+function headerLine(name: string, value: string): string {
+  if (BAD_VALUE.test(value)) throw new RequestHeadError(`header ${name} contains NUL, CR or LF`, 400);
+  return `${name}: ${value}\r\n`;
 }

@@ -38,6 +38,35 @@ type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 't
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+
+/** `HTTP/1.x NNN reason` (the first `eol` characters of `text`). */
+function statusLine(text: string, eol: number): { status: number; reason: string } {
+  // HTTP/1.0 or HTTP/1.1, a space, three digits (the first not 0), then the end or a space and the reason.
+  const ok =
+    eol >= 12 &&
+    text.startsWith('HTTP/1.', 0) &&
+    (text.charCodeAt(7) === 0x30 || text.charCodeAt(7) === 0x31) &&
+    text.charCodeAt(8) === 0x20 &&
+    isDigit(text.charCodeAt(9), 0x31) &&
+    isDigit(text.charCodeAt(10), 0x30) &&
+    isDigit(text.charCodeAt(11), 0x30) &&
+    (eol === 12 || text.charCodeAt(12) === 0x20);
+  if (!ok) throw new ResponseParseError(`bad status line ${JSON.stringify(text.slice(0, eol))}`);
+  const status = (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
+  return { status, reason: eol > 13 ? text.slice(13, eol) : '' };
+}
+
+function isDigit(c: number, min: number): boolean {
+  return c >= min && c <= 0x39;
+}
+
+/** text[from, to) without leading and trailing spaces and tabs. */
+function trimmed(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
+}
 
 export class ResponseParser {
   readonly #headRequest: boolean;
@@ -46,7 +75,7 @@ export class ResponseParser {
   readonly #on: ResponseParserEvents;
   #state: State = 'head';
   /** Bytes of a head, chunk-size line or trailer section not complete yet. */
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = EMPTY;
   #remaining = 0;
 
   constructor(options: { method: string; maxHeadBytes?: number; upgrade?: boolean }, events: ResponseParserEvents) {
@@ -138,7 +167,7 @@ export class ResponseParser {
 
   #finishBody(): void {
     this.#state = 'done';
-    this.#pending = Buffer.alloc(0);
+    this.#pending = EMPTY;
     this.#on.end();
   }
 
@@ -153,18 +182,33 @@ export class ResponseParser {
       return buf.subarray(buf.length);
     }
     const rest = all.subarray(at + 4);
-    this.#pending = Buffer.alloc(0);
-    const lines = all.toString('latin1', 0, at).split('\r\n');
-    const m = /^HTTP\/1\.[01] ([1-9][0-9]{2})(?: (.*))?$/.exec(lines[0] ?? '');
-    if (!m) throw new ResponseParseError(`bad status line ${JSON.stringify(lines[0])}`);
-    const status = Number(m[1]);
-    const reason = m[2] ?? '';
+    this.#pending = EMPTY;
+    // One scan over the head text, no split or regex per line (this runs per response).
+    const text = all.toString('latin1', 0, at);
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const { status, reason } = statusLine(text, eol);
     const headers: Array<[string, string]> = [];
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new ResponseParseError(`bad header line ${JSON.stringify(line)}`);
-      headers.push([line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
+    // Framing is read from final heads only (a 1xx is skipped or, for an upgrade, followed by raw bytes).
+    const final = status >= 200;
+    let chunked = false;
+    let length: number | undefined;
+    for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
+      eol = text.indexOf('\r\n', pos);
+      if (eol < 0) eol = text.length;
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon >= eol) throw new ResponseParseError(`bad header line ${JSON.stringify(text.slice(pos, eol))}`);
+      const name = text.slice(pos, colon);
+      const value = trimmed(text, colon + 1, eol);
+      headers.push([name, value]);
+      // Only names of the right length are lower-cased.
+      if (!final) continue;
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = value.split(',').pop()?.trim().toLowerCase() === 'chunked';
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        if (!/^[0-9]{1,15}$/.test(value)) throw new ResponseParseError(`bad Content-Length ${JSON.stringify(value)}`);
+        if (length !== undefined && length !== Number(value)) throw new ResponseParseError('conflicting Content-Length headers');
+        length = Number(value);
+      }
     }
     if (status === 101) {
       if (!this.#upgrade) throw new ResponseParseError('101 Switching Protocols: upgrades are not supported');
@@ -175,17 +219,6 @@ export class ResponseParser {
     if (status < 200) return rest; // interim response: the real head follows
 
     const bodyless = this.#headRequest || status === 204 || status === 304;
-    let chunked = false;
-    let length: number | undefined;
-    for (const [name, value] of headers) {
-      const lower = name.toLowerCase();
-      if (lower === 'transfer-encoding') chunked = value.split(',').pop()?.trim().toLowerCase() === 'chunked';
-      else if (lower === 'content-length') {
-        if (!/^[0-9]{1,15}$/.test(value)) throw new ResponseParseError(`bad Content-Length ${JSON.stringify(value)}`);
-        if (length !== undefined && length !== Number(value)) throw new ResponseParseError('conflicting Content-Length headers');
-        length = Number(value);
-      }
-    }
     this.#on.head({ status, reason, headers, bodyless });
     if (bodyless) this.#finishBody();
     else if (chunked) this.#state = 'chunk-size';
@@ -205,7 +238,7 @@ export class ResponseParser {
       this.#pending = Buffer.from(all);
       return buf.subarray(buf.length);
     }
-    this.#pending = Buffer.alloc(0);
+    this.#pending = EMPTY;
     const line = all.toString('latin1', 0, at);
     const m = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;.*)?$/.exec(line);
     if (!m) throw new ResponseParseError(`bad chunk-size line ${JSON.stringify(line)}`);

@@ -141,7 +141,7 @@ export function parseMessage(buf: Buffer, options: ParseRequestOptions = {}): Me
   }
   const body = parseNetstringAt(buf, bodyAt);
   if (body.end !== buf.length) throw new ProtocolError(`request: ${buf.length - body.end} trailing bytes after the body`, body.end);
-  return classify({ sender, connId, path, headers, body: body.value, protocol }, headerAt, body.end - 1 - body.value.length);
+  return classify(sender, connId, path, headers, body.value, protocol, headerAt, body.end - 1 - body.value.length);
 }
 
 function parseConnId(buf: Buffer, start: number, end: number): number {
@@ -200,51 +200,55 @@ function decimal(text: string | undefined, what: string, at: number): number {
 
 const OPCODE_MASK = 0x0f;
 
-function classify(base: MessageBase, at: number, bodyAt: number): Message {
-  const { headers } = base;
+/**
+ * The message's kind from its headers. Every message object is one literal
+ * in the same field order (no base object spread into a second one: this
+ * runs per request).
+ */
+function classify(sender: string, connId: number, path: string, headers: Headers, body: Buffer, protocol: HeaderProtocol, at: number, bodyAt: number): Message {
   const method = headerValue(headers, 'METHOD');
   if (method === undefined) {
     if (headers.UPLOAD_STREAM !== undefined) {
-      return { ...base, kind: 'upload-chunk', offset: decimal(headerValue(headers, 'UPLOAD_STREAM'), 'UPLOAD_STREAM', at), done: headerValue(headers, 'UPLOAD_STREAM_DONE') === '1' };
+      const offset = decimal(headerValue(headers, 'UPLOAD_STREAM'), 'UPLOAD_STREAM', at);
+      return { sender, connId, path, headers, body, protocol, kind: 'upload-chunk', offset, done: headerValue(headers, 'UPLOAD_STREAM_DONE') === '1' };
     }
     throw new ProtocolError('request: no METHOD header', at);
   }
-  if (base.path === '@*' && method === 'JSON') {
-    const data = parseTolerantJson(base.body, bodyAt);
+  if (path === '@*' && method === 'JSON') {
+    const data = parseTolerantJson(body, bodyAt);
     const type = data !== null && typeof data === 'object' && typeof (data as { type?: unknown }).type === 'string' ? (data as { type: string }).type : undefined;
     if (type === undefined) throw new ProtocolError('request: @* notice body has no "type"', at);
-    if (type === 'disconnect') return { ...base, kind: 'disconnect' };
-    if (type === 'credits') return { ...base, kind: 'credits', credits: decimal(headerValue(headers, 'DOWNLOAD_CREDITS'), 'DOWNLOAD_CREDITS', at) };
-    return { ...base, kind: 'notice', type };
+    if (type === 'disconnect') return { sender, connId, path, headers, body, protocol, kind: 'disconnect' };
+    if (type === 'credits') return { sender, connId, path, headers, body, protocol, kind: 'credits', credits: decimal(headerValue(headers, 'DOWNLOAD_CREDITS'), 'DOWNLOAD_CREDITS', at) };
+    return { sender, connId, path, headers, body, protocol, kind: 'notice', type };
   }
   switch (method) {
     case 'WEBSOCKET_HANDSHAKE':
-      return { ...base, kind: 'websocket-handshake', accept: base.body.toString('latin1') };
+      return { sender, connId, path, headers, body, protocol, kind: 'websocket-handshake', accept: body.toString('latin1') };
     case 'WEBSOCKET': {
       const flagsText = headerValue(headers, 'FLAGS');
       if (flagsText === undefined || !/^0x[0-9A-Fa-f]{1,2}$/.test(flagsText)) throw new ProtocolError(`request: bad websocket FLAGS ${JSON.stringify(flagsText)}`, at);
       const flags = parseInt(flagsText.slice(2), 16);
-      return { ...base, kind: 'websocket', flags, opcode: flags & OPCODE_MASK, rsv: (flags >> 4) & 0x7 };
+      return { sender, connId, path, headers, body, protocol, kind: 'websocket', flags, opcode: flags & OPCODE_MASK, rsv: (flags >> 4) & 0x7 };
     }
     case 'JSON':
     case 'XML':
-      return { ...base, kind: 'socket', method };
+      return { sender, connId, path, headers, body, protocol, kind: 'socket', method };
     default:
       break;
   }
-  const request: { -readonly [K in keyof HttpRequest]: HttpRequest[K] } = { ...base, kind: 'http', method };
+  const request: { -readonly [K in keyof HttpRequest]: HttpRequest[K] } = { sender, connId, path, headers, body, protocol, kind: 'http', method };
   const credits = headerValue(headers, 'DOWNLOAD_CREDITS');
   if (credits !== undefined) request.downloadCredits = decimal(credits, 'DOWNLOAD_CREDITS', at);
   const stream = headerValue(headers, 'UPLOAD_STREAM');
-  const start = headerValue(headers, 'x-mongrel2-upload-start');
-  const done = headerValue(headers, 'x-mongrel2-upload-done');
   if (stream !== undefined) {
     request.upload = { mode: 'stream', offset: decimal(stream, 'UPLOAD_STREAM', at), done: headerValue(headers, 'UPLOAD_STREAM_DONE') === '1' };
-  } else if (start !== undefined && done !== undefined) {
-    request.upload = { mode: 'file', phase: 'done', start, done };
-  } else if (start !== undefined) {
-    request.upload = { mode: 'file', phase: 'start', start };
+    return request;
   }
+  const start = headerValue(headers, 'x-mongrel2-upload-start');
+  if (start === undefined) return request;
+  const done = headerValue(headers, 'x-mongrel2-upload-done');
+  request.upload = done !== undefined ? { mode: 'file', phase: 'done', start, done } : { mode: 'file', phase: 'start', start };
   return request;
 }
 
