@@ -68,15 +68,11 @@ export class ChunkedScanner {
             i = this.sizeLine.errorAt;
             fail(this.sizeLine.describe(buf, SIZE_WORDS));
           }
-          if (end < 0) {
-            i = buf.length;
-            continue;
-          }
-          i = end;
-          if (this.sizeLine.size === 0) this.state = 'trailer-start';
-          else {
+          // NEED_MORE: the line goes on in the next push.
+          i = end < 0 ? buf.length : end;
+          if (end >= 0) {
             this.remaining = this.sizeLine.size;
-            this.state = 'data';
+            this.state = this.remaining === 0 ? 'trailer-start' : 'data';
           }
           continue;
         }
