@@ -59,14 +59,11 @@ export interface ResponsePlan {
 export function planResponse(req: FramingRequest, head: FramingHead): ResponsePlan {
   const status = head.status;
   const noContent = (status >= 100 && status < 200) || status === 204;
-  // One pass (this runs per response): names lower-cased once, the
-  // Connection-named set only built when there is a Connection header.
-  const lowers: string[] = [];
+  // This runs per response: a first look for a Connection header (by length
+  // before lower-casing), and the Connection-named set only built when there is one.
   let named: Set<string> | undefined;
   for (const [k, v] of head.headers) {
-    const lower = k.toLowerCase();
-    lowers.push(lower);
-    if (lower === 'connection') {
+    if (k.length === 10 && k.toLowerCase() === 'connection') {
       named ??= new Set();
       for (const t of v.split(',')) named.add(t.trim().toLowerCase());
     }
@@ -74,10 +71,10 @@ export function planResponse(req: FramingRequest, head: FramingHead): ResponsePl
   const headers: Array<[string, string]> = [];
   let lengthAt = -1;
   let length: number | undefined;
-  for (let i = 0; i < lowers.length; i++) {
-    const lower = lowers[i]!;
+  for (const pair of head.headers) {
+    const [k, v] = pair;
+    const lower = k.toLowerCase();
     if (CONNECTION_HEADERS.has(lower) || named?.has(lower)) continue;
-    const [k, v] = head.headers[i]!;
     if (lower === 'content-length') {
       // RFC 9110 §8.6: never a Content-Length on 1xx or 204, so don't even validate it.
       if (noContent) continue;
@@ -86,7 +83,7 @@ export function planResponse(req: FramingRequest, head: FramingHead): ResponsePl
       if (lengthAt >= 0) continue;
       lengthAt = headers.length;
     }
-    headers.push([k, v]);
+    headers.push(pair as [string, string]);
   }
   if (lengthAt >= 0) headers[lengthAt] = [headers[lengthAt]![0], String(length)];
 
