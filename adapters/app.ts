@@ -31,7 +31,7 @@ import { handshakeAsRequest } from '../src/bridge/websocket-tunnel.js';
 import type { HttpRequest } from '../src/protocol/request.js';
 import { Exchange } from './app/exchange.js';
 import { buildRequestHead, RequestHeadError, type RequestHead } from './app/request-head.js';
-import { clientAddressing, MemorySocket } from './app/memory-socket.js';
+import { clientAddressing, MemorySocket, type SocketPeer } from './app/memory-socket.js';
 import { UpgradeLink } from './app/upgrade-link.js';
 
 /** Kept-alive sockets at most (one per Mongrel2 connection id between its requests). */
@@ -181,7 +181,7 @@ export class AppBackend implements Backend {
    * when Node ends the connection, after KEPT_IDLE_MS to 2×KEPT_IDLE_MS idle
    * (#sweep), and the oldest past MAX_KEPT.
    */
-  readonly #kept = new Map<number, { socket: MemorySocket; sweep: number }>();
+  readonly #kept = new Map<number, IdlePeer>();
   #sweeps = 0;
   #sweeper: NodeJS.Timeout | undefined;
   /** Parses upgrade requests only; kept apart so that a plain request with Upgrade headers still reaches the app's 'request' listener. */
@@ -305,22 +305,12 @@ export class AppBackend implements Backend {
       return;
     }
     const kept = this.#kept;
-    // Between requests Node writes nothing and asks for bytes it gets with the next request.
-    socket.attach({
-      read: () => undefined,
-      write: (_chunk, done) => {
-        done();
-        socket.destroy();
-      },
-      end: () => void socket.destroy(),
-      destroyed: () => {
-        if (kept.get(connId)?.socket === socket) kept.delete(connId);
-      },
-    });
+    const peer = new IdlePeer(kept, connId, socket, this.#sweeps);
+    socket.attach(peer);
     const previous = kept.get(connId)?.socket;
     if (previous !== undefined && previous !== socket) previous.destroy();
     kept.delete(connId);
-    kept.set(connId, { socket, sweep: this.#sweeps });
+    kept.set(connId, peer);
     if (kept.size > MAX_KEPT) kept.values().next().value?.socket.destroy();
     this.#sweeper ??= setInterval(() => this.#sweep(), KEPT_IDLE_MS).unref();
   }
@@ -423,6 +413,36 @@ export class AppBackend implements Backend {
     const links = [...this.#links];
     for (const link of links) link.stream.destroy();
     await Promise.all(exchanges.map((e) => e.closed));
+  }
+}
+
+/**
+ * A kept socket's peer between two requests: Node writes nothing and asks
+ * for bytes it gets with the next request. One object per kept socket, not
+ * four closures; it is also the backend's record of the kept socket.
+ */
+class IdlePeer implements SocketPeer {
+  constructor(
+    private readonly kept: Map<number, IdlePeer>,
+    private readonly connId: number,
+    readonly socket: MemorySocket,
+    /** The sweep it was kept in (see AppBackend.#sweep). */
+    readonly sweep: number,
+  ) {}
+
+  read(): void {}
+
+  write(_chunk: Buffer, done: (err?: Error | null) => void): void {
+    done();
+    this.socket.destroy();
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+
+  destroyed(): void {
+    if (this.kept.get(this.connId)?.socket === this.socket) this.kept.delete(this.connId);
   }
 }
 
