@@ -26,32 +26,67 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
-/** Throws (before anything is sent) when the head cannot be framed; the caller answers 502. */
-export async function writeResponse(conn: Connection, req: HttpRequest, res: BackendResponse, options: WriteOptions = {}): Promise<WriteOutcome> {
-  // A body that fails while a reply is being sent must not become an
-  // uncaught 'error': waitForData() reads `errored` on its next turn.
-  res.body?.on('error', ignore);
-  const version = typeof req.headers.VERSION === 'string' ? req.headers.VERSION : 'HTTP/1.1';
-  const plan = planResponse({ method: req.method, version, wantsClose: shouldClose(req) }, { status: res.status, reason: res.reason, headers: res.headers });
-
-  if (res.sendfile !== undefined) {
+/** Rejects (before anything is sent) when the head cannot be framed; the caller answers 502. */
+export function writeResponse(conn: Connection, req: HttpRequest, res: BackendResponse, options: WriteOptions = {}): Promise<WriteOutcome> {
+  let plan: ResponsePlan;
+  try {
+    // A body that fails while a reply is being sent must not become an
+    // uncaught 'error': waitForData() reads `errored` on its next turn.
+    res.body?.on('error', ignore);
+    const version = typeof req.headers.VERSION === 'string' ? req.headers.VERSION : 'HTTP/1.1';
+    plan = planResponse({ method: req.method, version, wantsClose: shouldClose(req) }, res);
     // Mongrel2 sends the raw file bytes, so the head must carry their length.
-    if (plan.framing !== 'length' && plan.framing !== 'none') throw new Error('a sendfile response needs a Content-Length');
-    res.body?.destroy();
-    if (!(await conn.reply(req, plan.head))) return 'client-gone';
-    if (plan.framing === 'length' && !(await conn.sendfile(req, res.sendfile))) return 'client-gone';
-    return finish(conn, req, plan, 'complete');
+    if (res.sendfile !== undefined && plan.framing !== 'length' && plan.framing !== 'none') throw new Error('a sendfile response needs a Content-Length');
+  } catch (err) {
+    return Promise.reject(err);
   }
-  if (plan.framing === 'none' || res.body === null) {
-    res.body?.destroy();
-    if (plan.framing === 'chunked') return (await conn.reply(req, [plan.head, LAST_CHUNK])) ? finish(conn, req, plan, 'complete') : 'client-gone';
-    if (!(await conn.reply(req, plan.head))) return 'client-gone';
-    // A body of some length was promised but the backend has none.
-    return finish(conn, req, plan, plan.framing === 'length' && (plan.contentLength ?? 0) > 0 ? 'backend-failed' : 'complete');
-  }
-
-  const src = res.body;
+  if (res.sendfile !== undefined) return writeSendfile(conn, req, res.body, res.sendfile, plan);
+  if (plan.framing === 'none' || res.body === null) return writeHeadOnly(conn, req, res.body, plan);
   const maxMessage = options.maxMessage ?? 1024 * 1024;
+  // The usual in-process answer: the backend wrote and ended its whole body before handing over the head.
+  if (bufferedToEnd(res.body, maxMessage)) return writeWhole(conn, req, res.body, plan);
+  return writeStreamed(conn, req, res, plan, maxMessage, options);
+}
+
+async function writeSendfile(conn: Connection, req: HttpRequest, body: Readable | null, file: string, plan: ResponsePlan): Promise<WriteOutcome> {
+  body?.destroy();
+  if (!(await conn.reply(req, plan.head))) return 'client-gone';
+  if (plan.framing === 'length' && !(await conn.sendfile(req, file))) return 'client-gone';
+  return finish(conn, req, plan, 'complete');
+}
+
+async function writeHeadOnly(conn: Connection, req: HttpRequest, body: Readable | null, plan: ResponsePlan): Promise<WriteOutcome> {
+  body?.destroy();
+  if (plan.framing === 'chunked') return (await conn.reply(req, [plan.head, LAST_CHUNK])) ? finish(conn, req, plan, 'complete') : 'client-gone';
+  if (!(await conn.reply(req, plan.head))) return 'client-gone';
+  // A body of some length was promised but the backend has none.
+  return finish(conn, req, plan, plan.framing === 'length' && (plan.contentLength ?? 0) > 0 ? 'backend-failed' : 'complete');
+}
+
+/** Head and whole body in one message, as the streaming path would send them, without its waiting and gathering. */
+async function writeWhole(conn: Connection, req: HttpRequest, src: Readable, plan: ResponsePlan): Promise<WriteOutcome> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  let remaining = plan.framing === 'length' ? plan.contentLength ?? 0 : Infinity;
+  for (let chunk = src.read() as Buffer | string | null; chunk !== null; chunk = src.read() as Buffer | string | null) {
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (data.length > remaining) data = data.subarray(0, remaining); // the backend sent more than it declared
+    remaining -= data.length;
+    if (data.length === 0) continue;
+    parts.push(data);
+    size += data.length;
+  }
+  if (plan.framing === 'length' && remaining === 0) src.destroy();
+  let message: Buffer[];
+  if (plan.framing !== 'chunked') message = [plan.head, ...parts];
+  else if (size === 0) message = [plan.head, LAST_CHUNK];
+  else message = [plan.head, chunkSizeLine(size), ...parts, CRLF, LAST_CHUNK];
+  if (!(await conn.reply(req, message))) return 'client-gone';
+  return finish(conn, req, plan, plan.framing === 'length' && remaining > 0 ? 'backend-failed' : 'complete');
+}
+
+async function writeStreamed(conn: Connection, req: HttpRequest, res: BackendResponse, plan: ResponsePlan, maxMessage: number, options: WriteOptions): Promise<WriteOutcome> {
+  const src = res.body!;
   // Without download credits Mongrel2 kills a connection that has more than
   // 16 undelivered messages, so small chunks are gathered for a moment.
   const minMessage = res.noBuffering ? 0 : Math.min(options.minMessage ?? 64 * 1024, maxMessage);
@@ -94,9 +129,10 @@ export async function writeResponse(conn: Connection, req: HttpRequest, res: Bac
   return finish(conn, req, plan, plan.framing === 'length' && remaining > 0 ? 'backend-failed' : 'complete');
 }
 
-async function finish(conn: Connection, req: HttpRequest, plan: ResponsePlan, outcome: WriteOutcome): Promise<WriteOutcome> {
+/** The close message when due; no promise when there is none to send. */
+function finish(conn: Connection, req: HttpRequest, plan: ResponsePlan, outcome: WriteOutcome): WriteOutcome | Promise<WriteOutcome> {
   // Truncation can only be signalled by closing; a clean end closes only when asked.
-  if (outcome === 'backend-failed' || plan.closeAfter) await conn.close(req);
+  if (outcome === 'backend-failed' || plan.closeAfter) return conn.close(req).then(() => outcome);
   return outcome;
 }
 
@@ -141,6 +177,12 @@ class Gatherer {
 }
 
 function ignore(): void {}
+
+/** The stream has ended with everything still unread in its buffer (at most `maxBytes`), or read out already. */
+function bufferedToEnd(src: Readable, maxBytes: number): boolean {
+  const state = (src as Readable & { _readableState?: { ended?: unknown } })._readableState;
+  return state?.ended === true && !src.destroyed && src.readableLength <= maxBytes;
+}
 
 /**
  * All data read and the end pushed, 'end' not emitted yet (it comes on the
