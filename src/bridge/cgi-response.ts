@@ -85,8 +85,8 @@ export class CgiHeadParser {
       if (b === LF) {
         if (this.lineState !== -1) {
           this.done = true;
-          this.chunks.push(chunk);
-          const all = Buffer.concat(this.chunks);
+          // The usual head comes in one chunk: no copy then.
+          const all = this.chunks.length === 0 ? chunk : Buffer.concat([...this.chunks, chunk]);
           this.chunks.length = 0;
           const end = base + i + 1;
           return parseHead(all.subarray(0, end), all.subarray(end));
@@ -104,12 +104,23 @@ export class CgiHeadParser {
   }
 }
 
+const BAD_VALUE = /[\0\r]/;
+
+/** line[from..] without leading and trailing spaces and tabs, sliced once. */
+function trimSpaceTab(line: string, from: number): string {
+  let start = from;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  return line.slice(start, end);
+}
+
 function parseHead(block: Buffer, rest: Buffer): CgiHead {
   const lines = block.toString('latin1').split('\n');
   lines.pop(); // after the final LF
   lines.pop(); // the blank line
   const headers: Array<[string, string]> = [];
-  const seen = new Set<string>();
+  let seen: Set<string> | undefined;
   let status: number | undefined;
   let reason: string | undefined;
   let location = false;
@@ -117,18 +128,19 @@ function parseHead(block: Buffer, rest: Buffer): CgiHead {
   let sendfile: string | undefined;
   let noBuffering = false;
 
-  for (const [n, raw] of lines.entries()) {
+  for (let n = 0; n < lines.length; n++) {
+    const raw = lines[n]!;
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const colon = line.indexOf(':');
     if (colon < 0) throw new CgiResponseError(`header line ${n + 1} has no colon: ${JSON.stringify(line.slice(0, 80))}`);
     const name = line.slice(0, colon);
     if (!TOKEN_RE.test(name)) throw new CgiResponseError(`header line ${n + 1} has an invalid name: ${JSON.stringify(name.slice(0, 80))}`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (/[\0\r]/.test(value)) throw new CgiResponseError(`header ${name} contains NUL or a bare CR`);
+    const value = trimSpaceTab(line, colon + 1);
+    if (BAD_VALUE.test(value)) throw new CgiResponseError(`header ${name} contains NUL or a bare CR`);
     const lower = name.toLowerCase();
     if (UNIQUE.has(lower)) {
-      if (seen.has(lower)) throw new CgiResponseError(`duplicate ${name} header`);
-      seen.add(lower);
+      if (seen?.has(lower)) throw new CgiResponseError(`duplicate ${name} header`);
+      (seen ??= new Set()).add(lower);
     }
     switch (lower) {
       case 'status': {

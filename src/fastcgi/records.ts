@@ -222,10 +222,7 @@ export function decodeNameValuePairs(content: Buffer, encoding: BufferEncoding =
  */
 export function encodeParams(requestId: number, pairs: Iterable<NameValue>): Buffer {
   checkU16('requestId', requestId);
-  const layout = layoutParams(pairs);
-  const out = Buffer.allocUnsafe(layout.bytes);
-  writeParams(out, 0, requestId, layout);
-  return out;
+  return encodeStreams(requestId, pairs, null, undefined, true) ?? encodeStreams(requestId, pairs, null, undefined, false)!;
 }
 
 export interface RequestEncoding {
@@ -247,18 +244,30 @@ export interface RequestEncoding {
  */
 export function encodeRequest(requestId: number, pairs: Iterable<NameValue>, opts: RequestEncoding = {}): Buffer {
   checkU16('requestId', requestId);
-  const role = opts.role ?? Role.Responder;
-  checkU16('role', role);
-  const layout = layoutParams(pairs);
-  const stdin = opts.stdin;
-  let bytes = 2 * FCGI_HEADER_LEN + layout.bytes;
+  const begin = { role: opts.role ?? Role.Responder, keepConn: opts.keepConn ?? false };
+  checkU16('role', begin.role);
+  return encodeStreams(requestId, pairs, begin, opts.stdin, true) ?? encodeStreams(requestId, pairs, begin, opts.stdin, false)!;
+}
+
+/**
+ * [BEGIN_REQUEST] PARAMS... [STDIN... empty STDIN] in one buffer. With
+ * `ascii`, string pairs are tried as ASCII, and null comes back when they are
+ * not (the caller then encodes them as UTF-8).
+ */
+function encodeStreams(requestId: number, pairs: Iterable<NameValue>, begin: { role: number; keepConn: boolean } | null, stdin: Buffer | undefined, ascii: boolean): Buffer | null {
+  const layout = layoutParams(pairs, ascii);
+  let at = begin === null ? 0 : 2 * FCGI_HEADER_LEN;
+  let bytes = at + layout.bytes;
   if (stdin !== undefined) bytes += stdinBytes(stdin.length) + FCGI_HEADER_LEN;
   const out = Buffer.allocUnsafe(bytes);
-  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
-  out.writeUInt16BE(role, FCGI_HEADER_LEN);
-  out[FCGI_HEADER_LEN + 2] = opts.keepConn ? FCGI_KEEP_CONN : 0;
-  out.fill(0, FCGI_HEADER_LEN + 3, 2 * FCGI_HEADER_LEN);
-  let at = writeParams(out, 2 * FCGI_HEADER_LEN, requestId, layout);
+  if (begin !== null) {
+    writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
+    out.writeUInt16BE(begin.role, FCGI_HEADER_LEN);
+    out[FCGI_HEADER_LEN + 2] = begin.keepConn ? FCGI_KEEP_CONN : 0;
+    out.fill(0, FCGI_HEADER_LEN + 3, 2 * FCGI_HEADER_LEN);
+  }
+  at = writeParams(out, at, requestId, layout);
+  if (at < 0) return null;
   if (stdin !== undefined) {
     for (let from = 0; from < stdin.length; from += FCGI_MAX_PADDED_CONTENT) {
       const content = Math.min(FCGI_MAX_PADDED_CONTENT, stdin.length - from);
@@ -283,21 +292,17 @@ function stdinBytes(length: number): number {
 
 /**
  * How a params stream will be written. The usual one - string pairs, all
- * ASCII, one record - is a single latin1 string, length prefixes included, so
- * writing it is one native call instead of two per pair.
+ * ASCII, one record - is copied character by character in JS: cheaper than
+ * two native string writes per pair, and it allocates nothing.
  */
 type ParamsLayout =
-  | { bytes: number; text: string }
-  | { bytes: number; text: null; items: Array<string | Buffer>; sizes: number[]; records: number[] };
+  | { bytes: number; pairs: readonly NameValue[]; content: number }
+  | { bytes: number; pairs: null; items: Array<string | Buffer>; sizes: number[]; records: number[] };
 
-/** Single-character length prefixes, as latin1 text. */
-const LENGTH_CHARS: string[] = Array.from({ length: 0x80 }, (_, n) => String.fromCharCode(n));
-
-function layoutParams(pairs: Iterable<NameValue>): ParamsLayout {
-  const text = Array.isArray(pairs) ? asciiParams(pairs as readonly NameValue[]) : null;
-  if (text !== null) {
-    const content = text.length;
-    return { bytes: (content > 0 ? FCGI_HEADER_LEN + content + paddingFor(content) : 0) + FCGI_HEADER_LEN, text };
+function layoutParams(pairs: Iterable<NameValue>, ascii: boolean): ParamsLayout {
+  const content = ascii && Array.isArray(pairs) ? asciiContentLength(pairs as readonly NameValue[]) : -1;
+  if (content >= 0) {
+    return { bytes: (content > 0 ? FCGI_HEADER_LEN + content + paddingFor(content) : 0) + FCGI_HEADER_LEN, pairs: pairs as readonly NameValue[], content };
   }
   // One pass to size everything; strings are written in place later.
   const items: Array<string | Buffer> = [];
@@ -327,62 +332,71 @@ function layoutParams(pairs: Iterable<NameValue>): ParamsLayout {
   if (batch > 0) records.push(batch);
   let bytes = FCGI_HEADER_LEN; // the empty PARAMS record
   for (const content of records) bytes += FCGI_HEADER_LEN + content + paddingFor(content);
-  return { bytes, text: null, items, sizes, records };
+  return { bytes, pairs: null, items, sizes, records };
 }
 
 /**
- * The content of a single PARAMS record as latin1 text, or null when the
- * pairs are not all ASCII strings or need more than one record. A length of
- * 128 or more is 4 prefix characters, some of them 0x80-0xff; those count one
- * UTF-8 byte extra each, and any non-ASCII name or value character adds at
- * least one more, which the byte count then gives away.
+ * Content bytes of the single PARAMS record for string pairs if they are
+ * ASCII (one byte per character), or -1: not all strings, or more than one
+ * record. Whether they really are ASCII shows while copying (writeAscii).
  */
-function asciiParams(pairs: readonly NameValue[]): string | null {
-  let text = '';
-  let extra = 0;
+function asciiContentLength(pairs: readonly NameValue[]): number {
+  let total = 0;
   for (let i = 0; i < pairs.length; i++) {
     const pair = pairs[i]!;
     const n = pair[0];
     const v = pair[1];
-    if (typeof n !== 'string' || typeof v !== 'string') return null;
-    if (n.length < 0x80) text += LENGTH_CHARS[n.length]!;
-    else {
-      text += longLength(n.length);
-      extra += highChars(n.length);
-    }
-    if (v.length < 0x80) text += LENGTH_CHARS[v.length]!;
-    else {
-      text += longLength(v.length);
-      extra += highChars(v.length);
-    }
-    text += n;
-    text += v;
-    if (text.length > FCGI_MAX_PADDED_CONTENT) return null;
+    if (typeof n !== 'string' || typeof v !== 'string') return -1;
+    total += nameValueSize(n.length, v.length);
   }
-  return Buffer.byteLength(text, 'utf8') === text.length + extra ? text : null;
+  return total > FCGI_MAX_PADDED_CONTENT ? -1 : total;
 }
 
-/** A 4-byte length prefix as latin1 text (n < 2^16 here: one record's worth). */
-function longLength(n: number): string {
-  return String.fromCharCode(0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+/** Copies ASCII pairs as name-value bytes from `at`; the end offset, or -1 at the first non-ASCII character. */
+function writeAscii(out: Buffer, at: number, pairs: readonly NameValue[]): number {
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    const n = pair[0] as string;
+    const v = pair[1] as string;
+    at = writeLength(out, at, n.length);
+    at = writeLength(out, at, v.length);
+    at = copyAscii(out, at, n);
+    if (at < 0) return -1;
+    at = copyAscii(out, at, v);
+    if (at < 0) return -1;
+  }
+  return at;
 }
 
-/** Characters ≥ 0x80 in longLength(n). */
-function highChars(n: number): number {
-  return 1 + (((n >>> 16) & 0xff) >= 0x80 ? 1 : 0) + (((n >>> 8) & 0xff) >= 0x80 ? 1 : 0) + ((n & 0xff) >= 0x80 ? 1 : 0);
+/** Past this many characters two native calls (a UTF-8 byte count, a latin1 write) beat the JS loop. */
+const NATIVE_COPY_FROM = 64;
+
+function copyAscii(out: Buffer, at: number, s: string): number {
+  if (s.length >= NATIVE_COPY_FROM) {
+    // One byte per character in UTF-8 means every character is ASCII.
+    if (Buffer.byteLength(s, 'utf8') !== s.length) return -1;
+    return at + out.write(s, at, 'latin1');
+  }
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c > 0x7f) return -1;
+    out[at++] = c;
+  }
+  return at;
 }
 
 /** Writes the params stream laid out by layoutParams at `at`; returns the end offset. */
 function writeParams(out: Buffer, at: number, requestId: number, layout: ParamsLayout): number {
-  if (layout.text !== null) {
-    const content = layout.text.length;
+  if (layout.pairs !== null) {
+    const content = layout.content;
     if (content > 0) {
       const pad = paddingFor(content);
       writeHeader(out, at, RecordType.Params, requestId, content, pad);
       at += FCGI_HEADER_LEN;
-      at += out.write(layout.text, at, content, 'latin1');
-      out.fill(0, at, at + pad);
-      at += pad;
+      const end = writeAscii(out, at, layout.pairs);
+      if (end < 0) return -1;
+      out.fill(0, end, end + pad);
+      at = end + pad;
     }
     writeHeader(out, at, RecordType.Params, requestId, 0, 0);
     return at + FCGI_HEADER_LEN;
@@ -486,11 +500,17 @@ export class RecordDecoder {
 
   push(chunk: Buffer): FastCgiRecord[] {
     if (this.#failure) throw this.#failure;
+    const out: FastCgiRecord[] = [];
+    if (this.#buffered === 0 && this.#header === null) {
+      // Nothing pending (the usual case): whole records are sliced straight from the chunk.
+      const at = this.#direct(chunk, out);
+      if (at === chunk.length) return out;
+      chunk = chunk.subarray(at);
+    }
     if (chunk.length > 0) {
       this.#parts.push(chunk);
       this.#buffered += chunk.length;
     }
-    const out: FastCgiRecord[] = [];
     for (;;) {
       if (this.#header === null) {
         if (this.#buffered < FCGI_HEADER_LEN) break;
@@ -506,10 +526,28 @@ export class RecordDecoder {
       if (this.#buffered < contentLength + paddingLength) break;
       const content = this.#take(contentLength);
       this.#skip(paddingLength);
-      out.push({ ...this.#header, content });
+      const h = this.#header;
+      out.push({ type: h.type, requestId: h.requestId, content, paddingLength, offset: h.offset });
       this.#header = null;
     }
     return out;
+  }
+
+  /** Appends the complete records at the start of `chunk` to `out`; returns where the first incomplete one starts. */
+  #direct(chunk: Buffer, out: FastCgiRecord[]): number {
+    let at = 0;
+    while (chunk.length - at >= FCGI_HEADER_LEN) {
+      if (chunk[at] !== FCGI_VERSION_1) break; // the general path reports it, with its offset
+      const contentLength = (chunk[at + 4]! << 8) | chunk[at + 5]!;
+      const paddingLength = chunk[at + 6]!;
+      const end = at + FCGI_HEADER_LEN + contentLength + paddingLength;
+      if (end > chunk.length) break;
+      const content = contentLength === 0 ? EMPTY : chunk.subarray(at + FCGI_HEADER_LEN, at + FCGI_HEADER_LEN + contentLength);
+      out.push({ type: chunk[at + 1]!, requestId: (chunk[at + 2]! << 8) | chunk[at + 3]!, content, paddingLength, offset: this.#offset });
+      this.#offset += end - at;
+      at = end;
+    }
+    return at;
   }
 
   /** The next n bytes: a slice when they sit in one chunk, else a copy. */
