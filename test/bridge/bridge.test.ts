@@ -348,6 +348,65 @@ describe('Bridge', () => {
     await draining;
     assert.equal(backend.closed, true);
   });
+
+  /** A body that has ended with all of it buffered, as an in-process app's usually is. */
+  const ended = (...chunks: string[]): Readable => {
+    const body = new Readable({ read: () => undefined });
+    for (const c of chunks) body.push(c);
+    body.push(null);
+    return body;
+  };
+
+  test('a body already ended and buffered goes out whole, chunked, in one message', async () => {
+    backend.respond = async () => ({ status: 200, headers: [['Content-Type', 'text/plain']], body: ended('ab', 'cde') });
+    await srv.send(request(60));
+    const { text, messages } = await collect(srv, (t) => t.endsWith('0\r\n\r\n'));
+    assert.equal(text, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n');
+    assert.equal(messages, 1);
+  });
+
+  test('a buffered body longer than its Content-Length is cut to it; a shorter one is followed by the close message', async () => {
+    backend.respond = async () => ({ status: 200, headers: [['Content-Length', '3']], body: ended('abc', 'def') });
+    await srv.send(request(61));
+    const long = parseReply(await srv.nextReply());
+    assert.equal(long.type === 'data' && long.body.toString(), 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc');
+    backend.respond = async () => ({ status: 200, headers: [['Content-Length', '9']], body: ended('abc') });
+    await srv.send(request(62));
+    const { text, closed } = await collect(srv, (_t, c) => c);
+    assert.equal(text, 'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc');
+    assert.equal(closed, true);
+  });
+
+  test('the cancel hook is called once on a disconnect, and a signal first read afterwards is already aborted', async () => {
+    let hooked!: () => void;
+    const calls: unknown[] = [];
+    const sawHook = new Promise<void>((resolve) => (hooked = resolve));
+    backend.respond = (r) =>
+      new Promise((_resolve, reject) => {
+        assert.ok(r.cancel, 'the bridge hands a cancel switch');
+        assert.equal(r.cancel.aborted, false);
+        r.cancel.hook = {
+          cancelled: (reason) => {
+            calls.push(reason);
+            reject(reason);
+          },
+        };
+        hooked();
+      });
+    await srv.send(request(63));
+    await sawHook;
+    await srv.send(notice(63, 'disconnect'));
+    // The notice has been handled once the next request's answer is out.
+    backend.respond = async () => ({ status: 204, headers: [], body: null });
+    await srv.send(request(64));
+    await srv.nextReply();
+    assert.equal(calls.length, 1);
+    assert.match(String(calls[0]), /client 63 disconnected/);
+    const first = backend.seen[0]!;
+    assert.equal(first.cancel?.aborted, true);
+    assert.equal(first.signal.aborted, true);
+    assert.match(String(first.signal.reason), /client 63 disconnected/);
+  });
 });
 
 describe('Bridge with a router', () => {
