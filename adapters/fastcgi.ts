@@ -14,7 +14,7 @@ import { isInside } from '../src/handler/uploads.js';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
 import { buildCgiParams, CgiParamsError, splitScriptPath, type CgiLocation, type ScriptLocation } from '../src/bridge/cgi-params.js';
 import { CgiHeadParser, type CgiHead } from '../src/bridge/cgi-response.js';
-import { FastCgiError, type FastCgiClient } from '../src/fastcgi/client.js';
+import { FastCgiError, type FastCgiClient, type FastCgiRequestInit } from '../src/fastcgi/client.js';
 
 export interface FastCgiBackendOptions {
   client: FastCgiClient;
@@ -67,7 +67,9 @@ export class FastCgiBackend implements Backend {
     this.#log = options.logger;
   }
 
-  async handle({ req, body, bodyLength, signal }: BackendRequest): Promise<BackendResponse> {
+  async handle(request: BackendRequest): Promise<BackendResponse> {
+    // `signal` is read only without the Bridge's cancel switch: the Bridge makes an AbortController when it is read.
+    const { req, body, bodyLength, cancel } = request;
     const split = splitScriptPath(req.path, { index: this.#index });
     if (!split.ok) throw new BackendError(split.status, split.reason);
     const realRoot = this.#realRootValue ?? (this.#realRootValue = await (this.#realRoot ??= realpath(this.#root)));
@@ -89,7 +91,10 @@ export class FastCgiBackend implements Backend {
       const onStderr = (chunk: Buffer): void => {
         for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.#log.warn({ script: script.scriptFilename }, `FPM stderr: ${line}`);
       };
-      response = await this.#client.request({ params, stdin: body ?? undefined, signal, onStderr });
+      const init: FastCgiRequestInit = { params, stdin: body ?? undefined, onStderr };
+      if (cancel) init.cancel = cancel;
+      else init.signal = request.signal;
+      response = await this.#client.request(init);
     } catch (err) {
       if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
       throw err;

@@ -119,12 +119,25 @@ export interface FastCgiRequestInit {
   stdin?: Buffer | NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
   /** Aborting destroys the FPM socket (the only thing that stops a PHP script) and frees the slot at once. */
   signal?: AbortSignal;
+  /** The same as `signal` through a cancel switch (the Bridge's RequestCancel): no AbortSignal or listener per request. */
+  cancel?: FastCgiCancel;
   /**
    * STDERR bytes go to this callback as they arrive instead of to
    * `response.stderr` (which then ends empty): no stream per request for
    * output that is usually absent. A throwing callback is ignored.
    */
   onStderr?: (chunk: Buffer) => void;
+}
+
+/**
+ * A caller's abort switch, read when the request starts; while it runs the
+ * client owns `hook` and clears it at the end. Calling the hook aborts the
+ * request as an aborted `signal` would.
+ */
+export interface FastCgiCancel {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  hook: { cancelled(reason: unknown): void } | undefined;
 }
 
 /** END_REQUEST. PHP-FPM 8.2 always sends appStatus 0, even after exit(3) or a fatal error. */
@@ -392,6 +405,9 @@ interface Job {
   waitingForSource: boolean;
   signal?: AbortSignal;
   onAbort?: () => void;
+  cancel?: FastCgiCancel;
+  /** What this job put in cancel.hook. */
+  cancelLink?: CancelLink;
   response: Deferred<FastCgiResponse>;
   /** Made when the caller asks for `done` before the end. */
   done?: Deferred<FastCgiEnd>;
@@ -456,7 +472,8 @@ export class FastCgiClient {
    */
   request(init: FastCgiRequestInit): Promise<FastCgiResponse> {
     if (this.#closed) return Promise.reject(new FastCgiError('CLOSED', 'fastcgi: the client is closed'));
-    if (init.signal?.aborted) return Promise.reject(abortedError(init.signal));
+    if (init.signal?.aborted) return Promise.reject(abortedError(init.signal.reason));
+    if (init.cancel?.aborted) return Promise.reject(abortedError(init.cancel.reason));
     if (this.#active >= this.#maxConnections && this.#queue.length >= this.#maxQueue) {
       return Promise.reject(new FastCgiError('QUEUE_FULL', `fastcgi: ${this.#queue.length} requests already wait for one of ${this.#maxConnections} connections`));
     }
@@ -603,12 +620,19 @@ export class FastCgiClient {
     job.stdout.on('error', noop);
     if (init.signal) {
       const signal = init.signal;
-      job.onAbort = () => this.#fail(job, abortedError(signal));
+      job.onAbort = () => this.#fail(job, abortedError(signal.reason));
       // #unhookSignal removes it, so no { once: true } (which costs an options parse per request).
       signal.addEventListener('abort', job.onAbort);
     }
+    if (init.cancel) {
+      job.cancel = init.cancel;
+      job.cancelLink = new CancelLink(job, this.#cancelled);
+      init.cancel.hook = job.cancelLink;
+    }
     return job;
   }
+
+  readonly #cancelled = (job: Job, reason: unknown): void => this.#fail(job, abortedError(reason));
 
   /** One pair of hooks for every request's stdout: no closures per request. */
   readonly #stdoutHooks: StdoutHooks = {
@@ -1003,6 +1027,7 @@ export class FastCgiClient {
 
   #unhookSignal(job: Job): void {
     if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
+    if (job.cancel && job.cancel.hook === job.cancelLink) job.cancel.hook = undefined;
   }
 
   // -------------------------------------------------------------------------
@@ -1113,8 +1138,7 @@ function isFinished(job: Job): boolean {
   return job.state === 'finished';
 }
 
-function abortedError(signal: AbortSignal): FastCgiError {
-  const reason: unknown = signal.reason;
+function abortedError(reason: unknown): FastCgiError {
   const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
   return new FastCgiError('ABORTED', `fastcgi: request aborted (${why})`, { cause: reason });
 }
@@ -1186,5 +1210,17 @@ class JobResponse implements FastCgiResponse {
       else if (outcome) job.done.resolve(outcome);
     }
     return job.done.promise;
+  }
+}
+
+/** A job's entry in its caller's cancel switch. */
+class CancelLink {
+  constructor(
+    private readonly job: Job,
+    private readonly onCancel: (job: Job, reason: unknown) => void,
+  ) {}
+
+  cancelled(reason: unknown): void {
+    this.onCancel(this.job, reason);
   }
 }

@@ -10,4 +10,5 @@ export {
   type FastCgiResponse,
   type FastCgiEnd,
   type FastCgiStats,
+  type FastCgiCancel,
 } from './client.js';

@@ -531,6 +531,50 @@ describe('FastCgiClient: abort', () => {
     assert.equal(mock.requests.length, 1);
   });
 
+  test('a cancel switch aborts like a signal: its hook is set while the request runs and cleared after', async () => {
+    const { mock, client } = await setup({
+      onRequest: async (req) => {
+        if (param(req, 'X') === 'hang') await req.conn.stdout('partial'); // ...and never ends
+        else await respond(() => 'ok')(req);
+      },
+    });
+    const switchOf = (): { aborted: boolean; reason: unknown; hook: { cancelled(reason: unknown): void } | undefined; pull(reason: Error): void } => {
+      const sw = {
+        aborted: false,
+        reason: undefined as unknown,
+        hook: undefined as { cancelled(reason: unknown): void } | undefined,
+        pull(reason: Error): void {
+          sw.aborted = true;
+          sw.reason = reason;
+          const hook = sw.hook;
+          sw.hook = undefined;
+          hook?.cancelled(reason);
+        },
+      };
+      return sw;
+    };
+    // Finished normally: the hook is taken back.
+    const done = switchOf();
+    const ok = await client.request({ params: [['X', 'ok']], cancel: done });
+    assert.notEqual(done.hook, undefined);
+    assert.equal((await readAll(ok.stdout)).toString(), HEAD + 'ok');
+    assert.equal(done.hook, undefined);
+    // Pulled mid-stream: ABORTED with the reason, and FPM's socket closes.
+    const sw = switchOf();
+    const hung = await client.request({ params: [['X', 'hang']], cancel: sw });
+    const it = hung.stdout[Symbol.asyncIterator]();
+    assert.equal(((await it.next()) as IteratorResult<Buffer>).value.toString(), 'partial');
+    sw.pull(new Error('mongrel2 disconnect'));
+    await rejectsWith(it.next(), 'ABORTED');
+    assert.match((await rejectsWith(hung.done, 'ABORTED')).message, /mongrel2 disconnect/);
+    await waitUntil(() => mock.conns.some((c) => c.isClosed), 'the server sees the cancelled socket close');
+    assert.equal(client.stats().active, 0);
+    // Already pulled: rejected at once, nothing sent.
+    const before = mock.requests.length;
+    await rejectsWith(client.request({ params: [], cancel: sw }), 'ABORTED');
+    assert.equal(mock.requests.length, before);
+  });
+
   test('destroying stdout aborts the request and closes the socket', async () => {
     const { mock, client } = await setup({ onRequest: (req) => req.conn.stdout('head') });
     const res = await client.request({ params: [] });
