@@ -31,7 +31,7 @@ import { handshakeAsRequest } from '../src/bridge/websocket-tunnel.js';
 import type { HttpRequest } from '../src/protocol/request.js';
 import { Exchange } from './app/exchange.js';
 import { buildRequestHead, RequestHeadError, type RequestHead } from './app/request-head.js';
-import { clientAddressing, MemorySocket, type SocketPeer } from './app/memory-socket.js';
+import { clientAddressing, MemorySocket, sameAddressing, type SocketPeer } from './app/memory-socket.js';
 import { UpgradeLink } from './app/upgrade-link.js';
 
 /** Kept-alive sockets at most (one per Mongrel2 connection id between its requests). */
@@ -292,8 +292,7 @@ export class AppBackend implements Backend {
     const socket = this.#kept.get(req.connId)?.socket;
     if (!socket) return undefined;
     this.#kept.delete(req.connId);
-    const want = clientAddressing(req.headers);
-    if (!socket.destroyed && socket.remoteAddress === want.remoteAddress && (socket.encrypted === true) === want.encrypted) return socket;
+    if (!socket.destroyed && sameAddressing(socket, req.headers)) return socket;
     socket.destroy();
     return undefined;
   }

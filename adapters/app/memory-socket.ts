@@ -44,8 +44,18 @@ export interface MemorySocketOptions {
 
 /** What the client's connection looked like, from Mongrel2's URL_SCHEME and REMOTE_ADDR. */
 export function clientAddressing(headers: Headers): Pick<MemorySocketOptions, 'remoteAddress' | 'encrypted' | 'localPort'> {
-  const https = headerValue(headers, 'URL_SCHEME')?.toLowerCase() === 'https';
+  const https = isHttps(headers);
   return { remoteAddress: headerValue(headers, 'REMOTE_ADDR'), encrypted: https, localPort: https ? 443 : 80 };
+}
+
+/** Whether `socket` was made for this client addressing (checked per request on a kept socket, so no object is built). */
+export function sameAddressing(socket: MemorySocket, headers: Headers): boolean {
+  return socket.remoteAddress === headerValue(headers, 'REMOTE_ADDR') && (socket.encrypted === true) === isHttps(headers);
+}
+
+function isHttps(headers: Headers): boolean {
+  const scheme = headerValue(headers, 'URL_SCHEME');
+  return scheme !== undefined && scheme.length === 5 && scheme.toLowerCase() === 'https';
 }
 
 export class MemorySocket extends Duplex {
