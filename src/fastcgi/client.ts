@@ -273,6 +273,9 @@ class BufferSource implements StdinSource {
   close(): void {}
 }
 
+/** Stateless, so every request without a body shares it. */
+const NO_BODY = new BufferSource(Buffer.alloc(0));
+
 class StreamSource implements StdinSource {
   readonly #iterable: AsyncIterable<Buffer | string>;
   #iterator: AsyncIterator<Buffer | string> | undefined;
@@ -589,7 +592,7 @@ export class FastCgiClient {
     let committed = 0;
     let stdinEnded = false;
     if (stdin === undefined || Buffer.isBuffer(stdin)) {
-      const buffer = new BufferSource(stdin ?? EMPTY);
+      const buffer = stdin === undefined || stdin.length === 0 ? NO_BODY : new BufferSource(stdin);
       source = buffer;
       if (inline) {
         committed = buffer.count;
@@ -736,7 +739,7 @@ export class FastCgiClient {
       a.stdinDone = true;
     }
     this.#write(job, a, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-    for (const wake of job.readyWaiters.splice(0)) wake();
+    wakeReady(job);
     if (!job.stdinEnded && !job.pumpStarted) {
       job.pumpStarted = true;
       void this.#pumpStdin(job);
@@ -1009,7 +1012,7 @@ export class FastCgiClient {
     }
     job.done?.reject(err);
     job.source.close();
-    for (const wake of job.readyWaiters.splice(0)) wake();
+    wakeReady(job);
     if (wasQueued) {
       const i = this.#queue.indexOf(job);
       if (i >= 0) this.#queue.splice(i, 1);
@@ -1131,6 +1134,14 @@ export class FastCgiClient {
       this.#waiters.push(check);
     });
   }
+}
+
+/** Wakes the body pump waiting for a ready socket (usually nobody waits: no array copy then). */
+function wakeReady(job: Job): void {
+  if (job.readyWaiters.length === 0) return;
+  const waiters = job.readyWaiters;
+  job.readyWaiters = [];
+  for (const wake of waiters) wake();
 }
 
 /** A function, so TypeScript does not narrow `state` across awaits and callbacks. */

@@ -223,6 +223,24 @@ describe('php-fpm over TCP', () => {
     });
   });
 
+  test('keep-alive under load: 300 requests, 30 at a time, over exactly maxConnections (2) sockets', async () => {
+    await fpm.withClient(
+      async (client) => {
+        let next = 0;
+        const lane = async (): Promise<void> => {
+          while (next++ < 300) {
+            const res = await client.request({ params: cgi('pid.php') });
+            assert.match((await body(res)).body, /^[0-9]+$/);
+            await res.done;
+          }
+        };
+        await Promise.all(Array.from({ length: 30 }, lane));
+        assert.deepStrictEqual(client.stats(), { active: 0, idle: 2, queued: 0, open: 2, created: 2 });
+      },
+      { maxConnections: 2 },
+    );
+  });
+
   test('stderr: error_log() arrives as FCGI_STDERR ("PHP message: ...")', async () => {
     await fpm.withClient(async (client) => {
       const r = await body(await client.request({ params: cgi('stderr.php') }));
