@@ -8,7 +8,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from '../src/handler/logger.js';
 import { isInside } from '../src/handler/uploads.js';
 import { BackendError, type Backend, type BackendRequest, type BackendResponse } from '../src/bridge/backend.js';
@@ -100,23 +100,31 @@ export class FastCgiBackend implements Backend {
       throw err;
     }
 
+    // The usual small reply is complete by now: its head is parsed from the
+    // chunks and the rest becomes the body, without streaming STDOUT.
+    const whole = response.takeWhole();
     let head: CgiHead;
+    let out: Readable;
     try {
-      const read = readHead(response.stdout);
-      head = read instanceof Promise ? await read : read; // usually complete already: no extra turn
+      if (whole) {
+        [head, out] = splitWhole(whole);
+      } else {
+        out = response.stdout;
+        const read = readHead(out);
+        head = read instanceof Promise ? await read : read; // usually complete already: no extra turn
+      }
     } catch (err) {
-      response.stdout.destroy();
+      if (!whole) response.stdout.destroy();
       if (err instanceof FastCgiError) throw new BackendError(statusFor(err), `FastCGI: ${err.message}`, { cause: err });
       throw new BackendError(502, `invalid CGI response from FPM: ${(err as Error).message}`, { cause: err });
     }
     const target = head.accelRedirect ?? head.sendfile;
     if (target !== undefined && this.#options.sendfile) {
-      response.stdout.destroy();
+      out.destroy();
       return this.#sendfileResponse(head, target);
     }
-    // readHead put the body bytes after the head back: STDOUT itself is the body
-    // (destroying it aborts the FastCGI request).
-    return { status: head.status, reason: head.reason, headers: head.headers, body: response.stdout, noBuffering: head.noBuffering };
+    // A streamed STDOUT is the body itself after readHead (destroying it aborts the FastCGI request).
+    return { status: head.status, reason: head.reason, headers: head.headers, body: out, noBuffering: head.noBuffering };
   }
 
   async close(): Promise<void> {
@@ -180,6 +188,25 @@ export class FastCgiBackend implements Backend {
   }
 }
 
+const NO_HEAD = 'FPM closed STDOUT before the end of the CGI header block';
+
+/** A complete STDOUT → its CGI head and a stream of the bytes after it. */
+function splitWhole(chunks: Buffer[]): [CgiHead, Readable] {
+  const parser = new CgiHeadParser();
+  for (let i = 0; i < chunks.length; i++) {
+    const head = parser.push(chunks[i]!);
+    if (head === null) continue;
+    const body = new Readable({ read: noop });
+    if (head.rest.length > 0) body.push(head.rest);
+    for (let k = i + 1; k < chunks.length; k++) body.push(chunks[k]);
+    body.push(null);
+    return [head, body];
+  }
+  throw new Error(NO_HEAD);
+}
+
+function noop(): void {}
+
 /**
  * Reads STDOUT until the CGI header block is complete, and puts the body
  * bytes that came with it back at the front of STDOUT. The unshift happens in
@@ -218,9 +245,9 @@ function readHead(stdout: Readable): CgiHead | Promise<CgiHead> {
         settle(err);
       }
     };
-    const onEnd = (): void => settle(new Error('FPM closed STDOUT before the end of the CGI header block'));
+    const onEnd = (): void => settle(new Error(NO_HEAD));
     const onError = (err: Error): void => settle(err);
-    const onClose = (): void => settle(stdout.errored ?? new Error('FPM closed STDOUT before the end of the CGI header block'));
+    const onClose = (): void => settle(stdout.errored ?? new Error(NO_HEAD));
     stdout.on('readable', onReadable);
     stdout.on('end', onEnd);
     stdout.on('error', onError);

@@ -165,9 +165,15 @@ export interface FastCgiEnd {
  *    access.
  */
 export interface FastCgiResponse {
-  stdout: Readable;
-  stderr: Readable;
-  done: Promise<FastCgiEnd>;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly done: Promise<FastCgiEnd>;
+  /**
+   * The whole STDOUT, if END_REQUEST has already arrived and `stdout` was
+   * never touched: its chunks are handed over (stdout then ends empty) and no
+   * stream is made at all. Otherwise undefined: read `stdout`.
+   */
+  takeWhole(): Buffer[] | undefined;
 }
 
 export interface FastCgiStats {
@@ -420,7 +426,10 @@ interface Job {
   done?: Deferred<FastCgiEnd>;
   /** END_REQUEST's statuses, or the failure, once finished. */
   outcome?: FastCgiEnd | FastCgiError;
-  stdout: Readable;
+  /** Made when the caller asks for it; until then STDOUT bytes wait in stdoutChunks. */
+  stdout?: Readable;
+  stdoutChunks: Buffer[];
+  stdoutBytes: number;
   /** Made when the caller asks for it; until then STDERR bytes wait in stderrChunks. */
   stderr?: Readable;
   stderrChunks?: Buffer[];
@@ -616,15 +625,14 @@ export class FastCgiClient {
       waitingForSource: false,
       signal: init.signal,
       response: deferred(),
-      stdout: undefined as unknown as Readable,
+      stdoutChunks: [],
+      stdoutBytes: 0,
       onStderr: init.onStderr,
       readyWaiters: [],
       state: 'queued',
       responded: false,
       retried: false,
     };
-    job.stdout = new Stdout(job, this.#stdoutHooks);
-    job.stdout.on('error', noop);
     if (init.signal) {
       const signal = init.signal;
       job.onAbort = () => this.#fail(job, abortedError(signal.reason));
@@ -641,7 +649,7 @@ export class FastCgiClient {
 
   readonly #cancelled = (job: Job, reason: unknown): void => this.#fail(job, abortedError(reason));
 
-  /** One pair of hooks for every request's stdout: no closures per request. */
+  /** One set of hooks for every request's stdout: no closures per request. */
   readonly #stdoutHooks: StdoutHooks = {
     read: (job) => this.#onStdoutRead(job),
     destroyed: (job) => {
@@ -877,7 +885,7 @@ export class FastCgiClient {
     switch (rec.type) {
       case RecordType.Stdout:
         this.#respond(job);
-        if (rec.content.length > 0 && !job.stdout.push(rec.content)) {
+        if (rec.content.length > 0 && !pushStdout(job, rec.content)) {
           // Real backpressure: stop reading FPM's socket until stdout is read.
           a.conn.socket.pause();
           a.paused = true;
@@ -910,7 +918,7 @@ export class FastCgiClient {
     job.responded = true;
     // No retry once FPM has answered: the body log can go.
     job.source.stopLogging();
-    job.response.resolve(new JobResponse(job));
+    job.response.resolve(new JobResponse(job, this.#stdoutHooks));
   }
 
   #onStderr(job: Job, chunk: Buffer): void {
@@ -995,7 +1003,7 @@ export class FastCgiClient {
     else this.#destroyConn(a.conn);
     this.#respond(job);
     job.outcome = end;
-    job.stdout.push(null);
+    job.stdout?.push(null);
     job.stderr?.push(null);
     job.done?.resolve(end);
     job.source.close();
@@ -1017,9 +1025,8 @@ export class FastCgiClient {
     job.outcome = err;
     if (!job.responded) {
       job.response.reject(err);
-      job.stdout.destroy();
     } else {
-      job.stdout.destroy(err);
+      job.stdout?.destroy(err);
       job.stderr?.push(null);
     }
     job.done?.reject(err);
@@ -1211,14 +1218,48 @@ class Stdout extends Readable {
   }
 }
 
-/** What request() resolves with; stderr and done are made on first access (the bridge uses neither). */
-class JobResponse implements FastCgiResponse {
-  readonly stdout: Readable;
-  readonly #job: Job;
+/**
+ * STDOUT bytes into the stream, or kept until one is made (the caller may
+ * take them whole instead). False: enough is waiting, stop reading FPM.
+ */
+function pushStdout(job: Job, chunk: Buffer): boolean {
+  if (job.stdout) return job.stdout.push(chunk);
+  job.stdoutChunks.push(chunk);
+  job.stdoutBytes += chunk.length;
+  return job.stdoutBytes < STDOUT_HIGH_WATER;
+}
 
-  constructor(job: Job) {
-    this.stdout = job.stdout;
+/** What request() resolves with; stdout, stderr and done are made on first access. */
+class JobResponse implements FastCgiResponse {
+  readonly #job: Job;
+  readonly #hooks: StdoutHooks;
+
+  constructor(job: Job, hooks: StdoutHooks) {
     this.#job = job;
+    this.#hooks = hooks;
+  }
+
+  get stdout(): Readable {
+    const job = this.#job;
+    if (!job.stdout) {
+      const stdout = new Stdout(job, this.#hooks);
+      stdout.on('error', noop);
+      job.stdout = stdout;
+      for (const chunk of job.stdoutChunks) stdout.push(chunk);
+      job.stdoutChunks = [];
+      const outcome = job.outcome;
+      if (outcome instanceof FastCgiError) stdout.destroy(outcome);
+      else if (outcome) stdout.push(null);
+    }
+    return job.stdout;
+  }
+
+  takeWhole(): Buffer[] | undefined {
+    const job = this.#job;
+    if (job.stdout || !job.outcome || job.outcome instanceof FastCgiError) return undefined;
+    const chunks = job.stdoutChunks;
+    job.stdoutChunks = [];
+    return chunks;
   }
 
   get stderr(): Readable {

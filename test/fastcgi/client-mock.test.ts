@@ -44,6 +44,18 @@ function respond(body: (req: MockRequest) => string | Buffer, appStatus = 0): (r
 
 const HEAD = 'Content-Type: text/plain\r\n\r\n';
 
+/** The 'slow' mock request waits on this until the test has looked at the unfinished reply. */
+function gate(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+let asked = gate();
+async function sleepUntilAsked(_req: MockRequest): Promise<void> {
+  await asked.promise;
+  asked = gate();
+}
+
 function endBody(appStatus: number, protocolStatus: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt32BE(appStatus, 0);
@@ -194,6 +206,45 @@ describe('FastCgiClient: request and response', () => {
     await assert.rejects(readAll(res.stdout), (err: Error & { code?: string }) => err.code === 'RESET');
     await rejectsWith(res.done, 'RESET');
     assert.equal((await readAll(res.stderr)).length, 0);
+  });
+
+  test('takeWhole: a finished, untouched reply hands its STDOUT over as chunks; otherwise undefined', async () => {
+    const { client } = await setup({
+      onRequest: async (req) => {
+        if (param(req, 'X') === 'fail') {
+          await req.conn.stdout(HEAD + 'cut');
+          req.conn.socket.destroy();
+          return;
+        }
+        await req.conn.stdout(HEAD);
+        await req.conn.stdout('two parts');
+        if (param(req, 'X') === 'slow') await sleepUntilAsked(req);
+        await req.conn.end(0);
+      },
+    });
+    const res = await client.request({ params: [['X', 'whole']] });
+    await res.done; // END_REQUEST is in: the reply is complete
+    const chunks = res.takeWhole();
+    assert.ok(chunks);
+    assert.equal(Buffer.concat(chunks).toString(), HEAD + 'two parts');
+    assert.equal(res.takeWhole()?.length, 0, 'taken once: nothing left');
+    assert.equal((await readAll(res.stdout)).length, 0, 'stdout ends empty after takeWhole');
+
+    const touched = await client.request({ params: [['X', 'whole']] });
+    await touched.done;
+    const stream = touched.stdout;
+    assert.equal(touched.takeWhole(), undefined, 'stdout was touched first');
+    assert.equal((await readAll(stream)).toString(), HEAD + 'two parts');
+
+    const slow = await client.request({ params: [['X', 'slow']] });
+    assert.equal(slow.takeWhole(), undefined, 'not finished yet');
+    asked.resolve();
+    assert.equal((await readAll(slow.stdout)).toString(), HEAD + 'two parts');
+
+    const failed = await client.request({ params: [['X', 'fail']] });
+    await rejectsWith(failed.done, 'RESET');
+    assert.equal(failed.takeWhole(), undefined, 'a failed reply is never whole');
+    await assert.rejects(readAll(failed.stdout), (err: Error & { code?: string }) => err.code === 'RESET');
   });
 
   test('END_REQUEST without any STDOUT resolves with an empty stdout', async () => {
