@@ -44,6 +44,16 @@ function respond(body: (req: MockRequest) => string | Buffer, appStatus = 0): (r
 
 const HEAD = 'Content-Type: text/plain\r\n\r\n';
 
+/** STDERR `before`, then HEAD + 'body' on STDOUT, STDERR `after`, END_REQUEST with `appStatus`. */
+function stderrAround(before: string, after: string, appStatus: number): (req: MockRequest) => Promise<void> {
+  return async (req) => {
+    await req.conn.stderr(before);
+    await req.conn.stdout(HEAD + 'body');
+    await req.conn.stderr(after);
+    await req.conn.end(appStatus);
+  };
+}
+
 /** The 'slow' mock request waits on this until the test has looked at the unfinished reply. */
 function gate(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -141,14 +151,7 @@ describe('FastCgiClient: request and response', () => {
   });
 
   test('stderr surfaces as its own stream; appStatus comes through done', async () => {
-    const { client } = await setup({
-      onRequest: async (req) => {
-        await req.conn.stderr('PHP Warning:  oops');
-        await req.conn.stdout(HEAD + 'body');
-        await req.conn.stderr(' in /x.php');
-        await req.conn.end(3);
-      },
-    });
+    const { client } = await setup({ onRequest: stderrAround('PHP Warning:  oops', ' in /x.php', 3) });
     const res = await client.request({ params: [] });
     const [out, err] = await Promise.all([readAll(res.stdout), readAll(res.stderr)]);
     assert.equal(out.toString(), HEAD + 'body');
@@ -157,14 +160,7 @@ describe('FastCgiClient: request and response', () => {
   });
 
   test('stderr and done asked for only after the end still hold every byte and the statuses', async () => {
-    const { client } = await setup({
-      onRequest: async (req) => {
-        await req.conn.stderr('early');
-        await req.conn.stdout(HEAD + 'body');
-        await req.conn.stderr(' late');
-        await req.conn.end(4);
-      },
-    });
+    const { client } = await setup({ onRequest: stderrAround('early', ' late', 4) });
     const res = await client.request({ params: [] });
     assert.equal((await readAll(res.stdout)).toString(), HEAD + 'body');
     assert.equal((await readAll(res.stderr)).toString(), 'early late');
@@ -172,14 +168,7 @@ describe('FastCgiClient: request and response', () => {
   });
 
   test('onStderr gets the STDERR bytes instead of the stream; a throwing callback changes nothing', async () => {
-    const { client } = await setup({
-      onRequest: async (req) => {
-        await req.conn.stderr('one');
-        await req.conn.stdout(HEAD + 'body');
-        await req.conn.stderr('two');
-        await req.conn.end(0);
-      },
-    });
+    const { client } = await setup({ onRequest: stderrAround('one', 'two', 0) });
     const seen: string[] = [];
     const res = await client.request({ params: [], onStderr: (chunk) => seen.push(chunk.toString()) });
     assert.equal((await readAll(res.stdout)).toString(), HEAD + 'body');
