@@ -134,10 +134,6 @@ export class HandlerLinks {
   }
 
   async close(): Promise<void> {
-    // close() alone frees the ports later, on libzmq's I/O thread; unbind
-    // first so a caller that retries on the same specs finds them free.
-    const links = [...this.pushes.values(), ...this.subs.values()];
-    await Promise.all(links.map((l) => (l.socket.closed ? undefined : l.socket.unbind(l.spec).catch(() => undefined))));
     for (const link of this.pushes.values()) {
       link.closed = true;
       link.queue.length = 0;
