@@ -110,18 +110,25 @@ class Core implements CoreServer, ClientHost {
       this.filters = new FilterChain(loaded, this.log);
     }
     const { bindAddr, port } = this.config.server;
+    // The HTTP port first: a net.Server closes at once, while a closed 0MQ
+    // socket frees its port later (libzmq's reaper thread), so a start that
+    // fails on the HTTP port must not have bound any handler spec yet.
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => reject(new Error(`cannot listen on ${bindAddr}:${port}: ${err.message}`));
+      this.listener.once('error', fail);
+      this.listener.listen({ host: bindAddr, port, backlog: 128 }, () => {
+        this.listener.off('error', fail);
+        resolve();
+      });
+    });
     try {
       await this.links.bind();
-      await new Promise<void>((resolve, reject) => {
-        const fail = (err: Error): void => reject(new Error(`cannot listen on ${bindAddr}:${port}: ${err.message}`));
-        this.listener.once('error', fail);
-        this.listener.listen({ host: bindAddr, port, backlog: 128 }, () => {
-          this.listener.off('error', fail);
-          resolve();
-        });
-      });
     } catch (err) {
-      // A failed start leaves nothing bound: the caller may retry on other ports.
+      // A failed start leaves nothing bound (the caller may retry on other
+      // ports) and nobody connected meanwhile waiting.
+      const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+      for (const c of [...this.live.values()]) c.kill();
+      await stopped;
       await this.links.close().catch(() => undefined);
       throw err;
     }
