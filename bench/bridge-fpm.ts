@@ -5,8 +5,10 @@
  *   node --import tsx bench/bridge-fpm.ts
  *
  * Env: DUR (10s) CONNS (50) THREADS (2) RUNS (2) WARM (2s)
- *      VARIANTS (w1,w2: m2bridge --workers 1 --max-connections 2, and
- *                --workers 2 --max-connections 1; "w1" for only the first)
+ *      VARIANTS (w1,w2,o1: m2bridge --workers 1 --max-connections 2, and
+ *                --workers 2 --max-connections 1, behind the real Mongrel2;
+ *                o1 = the first behind OUR core, bin/mongrel2.js run the same
+ *                way; "w1" for only the first)
  *      FLOW (1: Mongrel2 download.flow_control=1 as the README recommends; 0 = off)
  *      CEILING (1: also measure H = another Mongrel2 + a trivial in-process
  *               handler answering "Hello, World!" without FPM (examples/hello.ts's
@@ -57,7 +59,7 @@ const CONNS = Number(process.env.CONNS ?? 50);
 const THREADS = Number(process.env.THREADS ?? 2);
 const RUNS = Number(process.env.RUNS ?? 2);
 const WARM = process.env.WARM ?? '2s';
-const VARIANTS = (process.env.VARIANTS ?? 'w1,w2').split(',').map((s) => s.trim()).filter(Boolean);
+const VARIANTS = (process.env.VARIANTS ?? 'w1,w2,o1').split(',').map((s) => s.trim()).filter(Boolean);
 const FLOW = (process.env.FLOW ?? '1') !== '0';
 const WRITE = (process.env.WRITE ?? '1') !== '0';
 const CEILING = (process.env.CEILING ?? '1') !== '0';
@@ -65,7 +67,9 @@ const PROFILE = process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefi
 const SETTLE_MAX_MS = 45_000;
 const PAUSE_MS = 1000;
 
-for (const v of VARIANTS) if (v !== 'w1' && v !== 'w2') throw new Error(`VARIANTS: unknown variant ${v} (use w1, w2)`);
+for (const v of VARIANTS) if (v !== 'w1' && v !== 'w2' && v !== 'o1') throw new Error(`VARIANTS: unknown variant ${v} (use w1, w2, o1)`);
+/** Our server core as a drop-in for /usr/bin/mongrel2 (same config.sqlite, same arguments). */
+const OUR_MONGREL2 = path.join(ROOT, 'bin', 'mongrel2.js');
 if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 10) throw new Error('RUNS must be 1..10');
 if (!/^\d+[sm]?$/.test(DUR) || !/^\d+[sm]?$/.test(WARM)) throw new Error('DUR/WARM look like 10s');
 
@@ -368,7 +372,8 @@ try {
   for (const v of VARIANTS) {
     const workers = v === 'w2' ? 2 : 1;
     const maxConnections = 2 / workers; // workers × connections = pm.max_children = 2
-    const peer = await startMongrel2({ rootRoute: true, flowControl: FLOW });
+    const ours = v === 'o1';
+    const peer = await startMongrel2({ rootRoute: true, flowControl: FLOW, ...(ours ? { bin: OUR_MONGREL2 } : {}) });
     started.push({ name: `mongrel2 (${v})`, stop: () => peer.stop() });
     const args = [
       '--fcgi', fpm.addressText, '--root', PHP_DOCROOT,
@@ -397,8 +402,8 @@ try {
     await waitWorkersReady(bridge, workers);
     const f: BridgeFront = {
       kind: 'bridge',
-      key: v === 'w1' ? 'A' : 'C',
-      label: `Mongrel2 + m2bridge --workers ${workers} --max-connections ${maxConnections} + FPM`,
+      key: v === 'w1' ? 'A' : v === 'w2' ? 'C' : 'O',
+      label: `${ours ? 'OUR core' : 'Mongrel2'} + m2bridge --workers ${workers} --max-connections ${maxConnections} + FPM`,
       url: `${peer.baseUrl}/hello.php`,
       workers,
       maxConnections,
@@ -432,10 +437,11 @@ try {
     hello = { kind: 'hello', key: 'H', label: 'Mongrel2 + trivial in-process Node handler, no FPM (ceiling, extra)', url: `${peer.baseUrl}/hello.php`, peer };
     log(`hello handler H: mongrel2 pid ${peer.pid} on ${peer.baseUrl}`);
   }
-  // order within a round: A (w1), B (nginx), C (w2), H (ceiling)
+  // order within a round: A (w1), B (nginx), C (w2), O (ours), H (ceiling)
   for (const b of bridges) if (b.key === 'A') fronts.push(b);
   fronts.push(nginxFront);
   for (const b of bridges) if (b.key === 'C') fronts.push(b);
+  for (const b of bridges) if (b.key === 'O') fronts.push(b);
   if (hello) fronts.push(hello);
   const mongrel2Pids = [...bridges.map((b) => b.peer.pid), ...(hello ? [hello.peer.pid] : [])];
 
@@ -608,7 +614,7 @@ try {
     const known = sum((c) => c.mongrel2 + c.bridge + c.nginx + c.fpm + c.wrk + c.bench);
     const busy = sum((c) => c.busy);
     const util = (100 * busy) / Math.max(1, sum((c) => c.total));
-    const split = key === 'A' || key === 'C' ? ` (${us(sum((c) => c.bridgeMain))} / ${us(sum((c) => c.bridgeZmq))} / ${us(sum((c) => c.bridgeOther))})` : '';
+    const split = key === 'A' || key === 'C' || key === 'O' ? ` (${us(sum((c) => c.bridgeMain))} / ${us(sum((c) => c.bridgeZmq))} / ${us(sum((c) => c.bridgeOther))})` : '';
     return `| ${key} | ${us(sum((c) => c.mongrel2))} | ${us(sum((c) => c.bridge))}${split} | ${us(sum((c) => c.nginx))} | ${us(sum((c) => c.fpm))} | ${us(sum((c) => c.wrk))} | ${us(sum((c) => c.bench))} | ${us(busy - known)} | ${us(busy)} | ${util.toFixed(0)} % |`;
   };
 
@@ -661,7 +667,7 @@ try {
   );
   for (const b of bridges) {
     lines.push(
-      `- ${b.key}: \`startMongrel2({ rootRoute: true, flowControl: ${FLOW} })\` (test/support/mongrel2.ts): the real \`mongrel2 config.sqlite UUID\` from test/mongrel2/interop.conf.in, '/' routed to the JSON handler, zeromq.threads 1, access log on; then`,
+      `- ${b.key}: \`startMongrel2({ rootRoute: true, flowControl: ${FLOW}${b.key === 'O' ? ", bin: 'bin/mongrel2.js'" : ''} })\` (test/support/mongrel2.ts): ${b.key === 'O' ? 'OUR core, `bin/mongrel2.js config.sqlite UUID` (compiled dist/)' : 'the real `mongrel2 config.sqlite UUID`'} from test/mongrel2/interop.conf.in, '/' routed to the JSON handler, zeromq.threads 1, access log on; then`,
     );
     lines.push(`  \`node ${path.relative(ROOT, M2BRIDGE_BIN)} ${b.args.join(' ')}\``);
   }

@@ -83,6 +83,8 @@ export interface StartMongrel2Options {
   uploadStream?: boolean;
   /** More route paths to the JSON handler, e.g. JSSocket's '@handler' and '<handler' (like startCore's). */
   handlerPaths?: readonly string[];
+  /** The server binary, run as `BIN config.sqlite UUID` (default the real /usr/bin/mongrel2; benches pass our bin/mongrel2.js). */
+  bin?: string;
 }
 
 export interface Mongrel2HandlerInfo {
@@ -331,7 +333,7 @@ function listenOwnership(pid: number, ports: readonly number[]): Map<number, Por
  * ChildProcess.kill() is a no-op once the handle is gone. /proc/PID/comm is
  * checked as well before each signal.
  */
-async function terminate(child: ChildProcess, exited: Promise<Mongrel2ExitStatus>): Promise<void> {
+async function terminate(child: ChildProcess, exited: Promise<Mongrel2ExitStatus>, ourBin = false): Promise<void> {
   const plan: Array<[NodeJS.Signals, number]> = [
     ['SIGINT', 5000],
     ['SIGTERM', 3000],
@@ -342,7 +344,7 @@ async function terminate(child: ChildProcess, exited: Promise<Mongrel2ExitStatus
   for (const [sig, waitMs] of plan) {
     if (statusOf(child)) return;
     const comm = readIf(`/proc/${pid}/comm`).trim();
-    if (comm !== '' && comm !== 'mongrel2' && comm !== 'setpriv') {
+    if (comm !== '' && comm !== 'mongrel2' && comm !== 'setpriv' && !(ourBin && comm === 'node')) {
       throw new Error(`refusing to signal pid ${pid}: it is '${comm}', not mongrel2`);
     }
     child.kill(sig);
@@ -450,8 +452,8 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
 
     const pdeathsig = canUsePdeathsig();
     const [cmd, args] = pdeathsig
-      ? [SETPRIV_BIN, ['--pdeathsig', 'KILL', MONGREL2_BIN, 'config.sqlite', serverUuid]]
-      : [MONGREL2_BIN, ['config.sqlite', serverUuid]];
+      ? [SETPRIV_BIN, ['--pdeathsig', 'KILL', opts.bin ?? MONGREL2_BIN, 'config.sqlite', serverUuid]]
+      : [opts.bin ?? MONGREL2_BIN, ['config.sqlite', serverUuid]];
     const outFd = fs.openSync(outLog, 'w');
     try {
       child = spawn(cmd, args, { cwd: home, env, stdio: ['ignore', outFd, outFd] });
@@ -540,7 +542,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
       stop: () =>
         (stopping ??= (async () => {
           try {
-            await terminate(proc, exitedP);
+            await terminate(proc, exitedP, opts.bin !== undefined);
           } finally {
             finalLogs = { error: readLogs(), access: readIf(accessLogPath) };
             await fsp.rm(home, { recursive: true, force: true });
@@ -551,7 +553,7 @@ async function startOnce(opts: StartMongrel2Options): Promise<Mongrel2Peer> {
   } catch (err) {
     if (child && exited) {
       try {
-        await terminate(child, exited);
+        await terminate(child, exited, opts.bin !== undefined);
       } catch {
         // reported below via the original error
       }
