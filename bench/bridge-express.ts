@@ -6,6 +6,8 @@
  *
  * Env: DUR (10s) CONNS (50) THREADS (2) RUNS (2) WARM (2s)
  *      WORKERS (1,2: the m2bridge --workers values measured, each its own front)
+ *      OURS (1: also O1 = OUR core, bin/mongrel2.js run like the real one,
+ *            + m2bridge --app --workers 1, as issue 6 asks; 0 = skip)
  *      CEILING (1: also H = another Mongrel2 + a trivial handler in this process
  *               answering "Hello, World!" through src/handler's Connection:
  *               the most anything behind Mongrel2 gets on this machine; 0 = skip)
@@ -40,6 +42,7 @@ const CONNS = Number(process.env.CONNS ?? 50);
 const THREADS = Number(process.env.THREADS ?? 2);
 const RUNS = Number(process.env.RUNS ?? 2);
 const WORKERS = (process.env.WORKERS ?? '1,2').split(',').map(Number);
+const OURS = (process.env.OURS ?? '1') !== '0';
 if (!/^\d+[sm]?$/.test(DUR) || !/^\d+[sm]?$/.test(WARM)) throw new Error('DUR/WARM look like 10s');
 if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 10) throw new Error('RUNS must be 1..10');
 if (WORKERS.some((w) => !Number.isInteger(w) || w < 1 || w > 16)) throw new Error('WORKERS: a list of 1..16');
@@ -115,8 +118,10 @@ try {
   const fronts: Front[] = [];
   const direct = await startDirect(files.direct);
   fronts.push({ key: 'D', label: 'Express on node:http (1 process)', url: `http://127.0.0.1:${direct.port}/hello`, pids: () => [direct.child.pid!] });
-  for (const workers of WORKERS) {
-    const peer = await startMongrel2({ rootRoute: true });
+  const bridged: Array<{ workers: number; ours: boolean }> = WORKERS.map((workers) => ({ workers, ours: false }));
+  if (OURS) bridged.push({ workers: 1, ours: true });
+  for (const { workers, ours } of bridged) {
+    const peer = await startMongrel2({ rootRoute: true, ...(ours ? { bin: path.join(ROOT, 'bin', 'mongrel2.js') } : {}) });
     stops.push(() => peer.stop());
     const bridge = await startBridge(['--app', files.app, '--send-spec', peer.handler.sendSpec, '--recv-spec', peer.handler.recvSpec, '--workers', String(workers), '--log-level', 'info']);
     stops.push(() => bridge.stop());
@@ -127,8 +132,8 @@ try {
     }
     const bpid = bridge.child.pid!;
     fronts.push({
-      key: `B${workers}`,
-      label: `Mongrel2 + m2bridge --app --workers ${workers}`,
+      key: `${ours ? 'O' : 'B'}${workers}`,
+      label: `${ours ? 'OUR core' : 'Mongrel2'} + m2bridge --app --workers ${workers}`,
       url: `${peer.baseUrl}/hello`,
       pids: () => [peer.pid, bpid, ...descendants(bpid)],
     });
