@@ -170,7 +170,13 @@ class Core implements CoreServer, ClientHost {
     if (this.closing) return void raw.destroy();
     const id = this.allocateId();
     if (id === undefined) return void raw.destroy();
-    const socket = adoptSocket(raw);
+    let socket: net.Socket;
+    try {
+      socket = adoptSocket(raw);
+    } catch (err) {
+      this.log.error({ err }, 'dropped a new connection');
+      return void raw.destroy();
+    }
     socket.on('error', () => undefined);
     this.live.set(id, new Client(id, socket, this));
   }

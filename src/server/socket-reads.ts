@@ -37,7 +37,8 @@ interface SocketInternals {
 /**
  * The accepted (paused) socket `raw` as a socket reading into the shared
  * buffer, or `raw` itself (resumed) where Node does not allow that. Either
- * way, call `onReads` to get its bytes.
+ * way, call `onReads` to get its bytes. Throws (raw keeps its handle, to be
+ * destroyed) if creating the new socket fails.
  */
 export function adoptSocket(raw: net.Socket): net.Socket {
   const inner = raw as unknown as SocketInternals;
@@ -65,7 +66,16 @@ export function adoptSocket(raw: net.Socket): net.Socket {
       },
     },
   };
-  const socket: Adopted = new net.Socket(options);
+  let socket: Adopted;
+  try {
+    socket = new net.Socket(options);
+  } catch (err) {
+    // The handle may be half taken over: give it back to raw so the caller can destroy it.
+    inner._handle = handle;
+    inner._server = server;
+    inner.server = server;
+    throw new Error(`cannot read the accepted socket into the shared buffer: ${(err as Error).message}`, { cause: err });
+  }
   const moved = socket as unknown as SocketInternals;
   moved._server = server;
   moved.server = server;

@@ -99,6 +99,27 @@ describe('socket-reads: accepted sockets read into one shared buffer', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
+  test('a handle the new socket cannot take: a clear error, and raw keeps the handle to be destroyed', () => {
+    const raw = new net.Socket();
+    let closed = false;
+    const handle = {
+      useUserBuffer(): void {
+        throw new Error('no user buffers here');
+      },
+      readStart: (): number => 0,
+      readStop: (): number => 0,
+      close: (cb?: () => void): void => {
+        closed = true;
+        cb?.();
+      },
+    };
+    (raw as unknown as { _handle: unknown })._handle = handle;
+    assert.throws(() => adoptSocket(raw), /cannot read the accepted socket into the shared buffer: no user buffers here/);
+    assert.equal((raw as unknown as { _handle: unknown })._handle, handle);
+    raw.destroy();
+    assert.equal(closed, true, 'destroying raw did not close the handle');
+  });
+
   test('a socket Node cannot take over keeps its data events', async () => {
     const socket = new net.Socket();
     assert.equal(adoptSocket(socket), socket);
