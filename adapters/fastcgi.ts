@@ -5,7 +5,6 @@
  * to FastCgiClient.request, which destroys the FPM socket (FPM stops a script
  * only when its socket closes).
  */
-import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -73,7 +72,8 @@ export class FastCgiBackend implements Backend {
     const split = splitScriptPath(req.path, { index: this.#index });
     if (!split.ok) throw new BackendError(split.status, split.reason);
     const realRoot = this.#realRootValue ?? (this.#realRootValue = await (this.#realRoot ??= realpath(this.#root)));
-    const script = this.#locate(realRoot, split.candidates);
+    const found = this.#locate(realRoot, split.candidates);
+    const script = found instanceof Promise ? await found : found;
     if (!script) throw new BackendError(404, `no script for ${req.path}`);
     // FPM waits forever for a body whose length it was not told.
     if (body !== null && bodyLength === undefined) throw new BackendError(411, 'request body of unknown length');
@@ -133,33 +133,49 @@ export class FastCgiBackend implements Backend {
 
   /**
    * The first candidate that is a regular file inside the root, symlinks
-   * resolved. Answers are kept for a second: async realpath + stat cost two
-   * thread-pool round trips per request, the largest item in the profile
-   * (bench/RESULTS.md). nginx's open_file_cache makes the same trade.
+   * resolved. Answers are kept for a second: realpath + stat per request were
+   * the largest item in the profile (bench/RESULTS.md), and nginx's
+   * open_file_cache makes the same trade. A cached answer is synchronous (no
+   * await for the usual request); a miss asks the file system asynchronously,
+   * so a slow docroot (NFS) never blocks the event loop.
    */
-  #locate(realRoot: string, candidates: ReadonlyArray<ScriptLocation>): CgiLocation | undefined {
-    for (const c of candidates) {
-      if (this.#isScript(realRoot, c.scriptName)) return { scriptName: c.scriptName, pathInfo: c.pathInfo, scriptFilename: this.#rootPrefix + c.scriptName, documentRoot: this.#root };
+  #locate(realRoot: string, candidates: ReadonlyArray<ScriptLocation>): CgiLocation | undefined | Promise<CgiLocation | undefined> {
+    const now = Date.now();
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
+      const hit = this.#scripts.get(c.scriptName);
+      if (!hit || hit.until <= now) return this.#locateFrom(realRoot, candidates, i);
+      if (hit.ok) return this.#location(c);
     }
     return undefined;
   }
 
+  async #locateFrom(realRoot: string, candidates: ReadonlyArray<ScriptLocation>, from: number): Promise<CgiLocation | undefined> {
+    for (let i = from; i < candidates.length; i++) {
+      const c = candidates[i]!;
+      if (await this.#isScript(realRoot, c.scriptName)) return this.#location(c);
+    }
+    return undefined;
+  }
+
+  #location(c: ScriptLocation): CgiLocation {
+    return { scriptName: c.scriptName, pathInfo: c.pathInfo, scriptFilename: this.#rootPrefix + c.scriptName, documentRoot: this.#root };
+  }
+
   readonly #scripts = new Map<string, { ok: boolean; until: number }>();
 
-  #isScript(realRoot: string, scriptName: string): boolean {
-    const now = Date.now();
+  async #isScript(realRoot: string, scriptName: string): Promise<boolean> {
     const hit = this.#scripts.get(scriptName);
-    if (hit && hit.until > now) return hit.ok;
+    if (hit && hit.until > Date.now()) return hit.ok;
     let ok = false;
     try {
-      // Sync on purpose: a local docroot answers from the page cache in microseconds.
-      const real = realpathSync.native(this.#rootPrefix + scriptName);
-      ok = isInside(realRoot, real) && statSync(real).isFile();
+      const real = await realpath(this.#rootPrefix + scriptName);
+      ok = isInside(realRoot, real) && (await stat(real)).isFile();
     } catch {
       ok = false; // missing: try the next split
     }
     if (this.#scripts.size >= 4096) this.#scripts.clear();
-    this.#scripts.set(scriptName, { ok, until: now + 1000 });
+    this.#scripts.set(scriptName, { ok, until: Date.now() + 1000 });
     return ok;
   }
 
