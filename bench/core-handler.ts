@@ -29,7 +29,7 @@
  */
 import { envNum, median } from './lib/stats.js';
 import { ratio } from './lib/report.js';
-import { bundleCore } from './lib/bundle-core.js';
+import { bundleCore, CORE_RUN } from './lib/bundle-core.js';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -50,7 +50,6 @@ import { parseWrk, runWrk, runningWrk, type WrkResult } from './lib/wrk.js';
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const PYTHON = '/usr/bin/python3';
 const NODE_TS = ['--import', 'tsx'];
-const CORE_RUN = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
 
 const DUR = envNum('DUR', 10);
 const WARM = envNum('WARM', 3);

@@ -48,7 +48,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { bundleCore } from './lib/bundle-core.js';
+import { bundleCore, CORE_RUN } from './lib/bundle-core.js';
 import { spawnReady, type BenchChild } from './lib/child.js';
 import { userSys } from './lib/cpu-split.js';
 import { prepareSite, startRealMongrel2, type Site } from './lib/m2-site.js';
@@ -118,7 +118,6 @@ const mib = (kib: number | null | undefined): string => (kib === null || kib ===
  * Cb = with CORE_RUN=tsx, the upload also on the bundle.
  */
 type FrontKey = 'R' | 'C' | 'Cb';
-const CORE_RUN = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
 const FRONT_LABEL: Record<FrontKey, string> = { R: 'real Mongrel2', C: CORE_RUN === 'tsx' ? 'OUR core (tsx)' : 'OUR core (compiled)', Cb: 'OUR core (compiled)' };
 
 interface Front {

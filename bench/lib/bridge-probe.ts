@@ -51,8 +51,8 @@ if (!['app', 'fcgi', 'http'].includes(MODE)) throw new Error('MODE: app, fcgi or
 const stops: Array<() => Promise<unknown>> = [];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridge-probe-'));
 
-async function startOrigin(): Promise<string> {
-  const js = `require('node:http').createServer((q, s) => { s.setHeader('Content-Type', 'text/plain'); s.end('Hello, World!'); }).listen(0, '127.0.0.1', function () { process.stdout.write('PORT ' + this.address().port + '\\n'); });`;
+/** Runs `node -e js` (a server that prints `PORT n`) until the probe stops; resolves with its port and pid. */
+async function spawnPortServer(js: string, what: string): Promise<{ port: string; pid: number }> {
   const child: ChildProcess = spawn(process.execPath, ['-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
   stops.push(async () => {
     child.kill('SIGTERM');
@@ -60,22 +60,21 @@ async function startOrigin(): Promise<string> {
   });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   const port = /PORT (\d+)/.exec(line.toString())?.[1];
-  if (!port) throw new Error(`origin: ${line.toString()}`);
+  if (!port) throw new Error(`${what}: ${line.toString()}`);
+  return { port, pid: child.pid! };
+}
+
+async function startOrigin(): Promise<string> {
+  const js = `require('node:http').createServer((q, s) => { s.setHeader('Content-Type', 'text/plain'); s.end('Hello, World!'); }).listen(0, '127.0.0.1', function () { process.stdout.write('PORT ' + this.address().port + '\\n'); });`;
+  const { port } = await spawnPortServer(js, 'origin');
   return `http://127.0.0.1:${port}`;
 }
 
 /** The Express app on node:http in its own process (the reference of bench/bridge-express.ts). */
 async function startExpressDirect(app: string): Promise<{ url: string; pid: number }> {
   const js = `import(${JSON.stringify(app)}).then(({ default: app }) => require('node:http').createServer(app).listen(0, '127.0.0.1', function () { process.stdout.write('PORT ' + this.address().port + '\\n'); }));`;
-  const child: ChildProcess = spawn(process.execPath, ['-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
-  stops.push(async () => {
-    child.kill('SIGTERM');
-    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-  });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  const port = /PORT (\d+)/.exec(line.toString())?.[1];
-  if (!port) throw new Error(`express direct: ${line.toString()}`);
-  return { url: `http://127.0.0.1:${port}/hello`, pid: child.pid! };
+  const { port, pid } = await spawnPortServer(js, 'express direct');
+  return { url: `http://127.0.0.1:${port}/hello`, pid };
 }
 
 function writeExpressApp(): string {

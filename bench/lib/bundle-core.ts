@@ -16,3 +16,6 @@ export function bundleCore(root: string): string {
   execFileSync(esbuild, ['bench/servers/core.ts', '--bundle', '--platform=node', '--format=esm', '--packages=external', '--target=node20', `--outfile=${out}`, '--log-level=warning'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   return out;
 }
+
+/** How a bench runs our core: `bundled` (the default: compiled, as the bins run it) or `tsx` (CORE_RUN=tsx: the sources). */
+export const CORE_RUN: 'bundled' | 'tsx' = process.env.CORE_RUN === 'tsx' ? 'tsx' : 'bundled';
