@@ -15,13 +15,13 @@
  * Prints "ready PORT" once listening; stops on SIGTERM/SIGINT (the CPU
  * profile of `node --cpu-prof` is written on that exit).
  */
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Config, HandlerTarget } from '../../src/config/types.js';
+import type { Config } from '../../src/config/types.js';
 import { loadConfig } from '../../src/config/read.js';
 import { runServer } from '../../src/server/process/run.js';
+import { handlerTarget, serverRow } from '../../test/support/config.js';
 
 /** interop.conf.in's settings (what test/support/mongrel2.ts gives the real mongrel2). */
 const INTEROP_SETTINGS: Record<string, string> = {
@@ -70,26 +70,13 @@ for (const dir of ['run', 'logs', 'tmp']) fs.mkdirSync(path.join(home, dir), { r
 
 /** interop.conf.in's '/handler' route alone, from the command line's specs. */
 function interopConfig(sendSpec: string, recvSpec: string): Config {
-  const handler: HandlerTarget = { type: 'handler', id: 1, sendSpec, sendIdent: values['send-ident'] ?? randomUUID(), recvSpec, recvIdent: '', rawPayload: false, protocol: 'json' };
+  const handler = handlerTarget(1, { sendSpec, recvSpec, ...(values['send-ident'] ? { sendIdent: values['send-ident'] } : {}) });
   return {
-    server: {
-      id: 1,
-      uuid: randomUUID(),
+    server: serverRow({
       name: 'm2bench',
-      bindAddr: '127.0.0.1',
       port: Number(values.port),
-      chroot: '',
-      accessLog: '/logs/access.log',
-      errorLog: '/logs/error.log',
-      errorLogLevel: 2,
-      pidFile: '/run/mongrel2.pid',
-      controlPort: '',
-      defaultHost: 'localhost',
-      useSsl: false,
       hosts: [{ id: 1, name: 'localhost', matching: 'localhost', routes: [{ id: 1, path: '/handler', target: handler }] }],
-      filters: [],
-      xrequests: [],
-    },
+    }),
     settings,
     mimetypes: new Map([['.txt', 'text/plain']]),
   };

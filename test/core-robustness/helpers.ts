@@ -4,16 +4,16 @@
  * "still up and clean" check every abuse test ends with.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Publisher, Pull } from 'zeromq';
-import type { Config, HandlerTarget } from '../../src/config/types.js';
+import type { Config } from '../../src/config/types.js';
 import { parseMessage, type Message } from '../../src/protocol/request.js';
 import type { CorePeer } from '../support/core.js';
 import type { Mongrel2HandlerInfo } from '../support/mongrel2.js';
+import { handlerTarget, serverRow } from '../support/config.js';
 
 export const HELLO = 'hello static\n';
 
@@ -342,31 +342,12 @@ export async function assertHandlerAnswers(peer: HandlerPeer, h: RawHandler): Pr
 
 /** A minimal one-host config: '/handler' to a handler on the given 0MQ ports, '/static/' to a Dir under the cwd. */
 export function minimalConfig(ports: { http: number; send: number; recv: number }, over: { defaultHost?: string; routePath?: string; matching?: string; sendSpec?: string } = {}): Config {
-  const handler: HandlerTarget = {
-    type: 'handler',
-    id: 1,
-    sendSpec: over.sendSpec ?? `tcp://127.0.0.1:${ports.send}`,
-    sendIdent: randomUUID(),
-    recvSpec: `tcp://127.0.0.1:${ports.recv}`,
-    recvIdent: '',
-    rawPayload: false,
-    protocol: 'json',
-  };
+  const handler = handlerTarget(1, { sendSpec: over.sendSpec ?? `tcp://127.0.0.1:${ports.send}`, recvSpec: `tcp://127.0.0.1:${ports.recv}` });
   return {
-    server: {
-      id: 1,
-      uuid: randomUUID(),
+    server: serverRow({
       name: 'robustness',
-      bindAddr: '127.0.0.1',
       port: ports.http,
-      chroot: '',
-      accessLog: '/logs/access.log',
-      errorLog: '/logs/error.log',
-      errorLogLevel: 2,
-      pidFile: '/run/mongrel2.pid',
-      controlPort: '',
       defaultHost: over.defaultHost ?? 'localhost',
-      useSsl: false,
       hosts: [
         {
           id: 1,
@@ -378,9 +359,7 @@ export function minimalConfig(ports: { http: number; send: number; recv: number 
           ],
         },
       ],
-      filters: [],
-      xrequests: [],
-    },
+    }),
     settings: new Map(),
     mimetypes: new Map([['.txt', 'text/plain']]),
   };

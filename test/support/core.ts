@@ -20,6 +20,7 @@ import type { Config, DirTarget, FilterConfig, HandlerTarget, Target } from '../
 import { createServer, type AccessLogEntry, type CoreServer } from '../../src/server/server.js';
 import { STATIC_FILES, type Mongrel2HandlerInfo } from './mongrel2.js';
 import { freePorts } from './process.js';
+import { handlerTarget, serverRow } from './config.js';
 
 export interface StartCoreOptions {
   /** Extra `setting` rows (text values, as in the table). */
@@ -70,23 +71,16 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
   });
   const handler = info(jsonSend, jsonRecv, 'json', '/handler');
   const tnetHandler = info(tnetSend, tnetRecv, 'tnetstring', '/tnet');
-  const target = (id: number, h: Mongrel2HandlerInfo): HandlerTarget => ({ type: 'handler', id, sendSpec: h.sendSpec, sendIdent: h.sendIdent, recvSpec: h.recvSpec, recvIdent: '', rawPayload: false, protocol: h.protocol });
+  const target = (id: number, h: Mongrel2HandlerInfo): HandlerTarget => handlerTarget(id, h);
   const dir: DirTarget = { type: 'dir', id: 1, base: 'static/', indexFile: 'index.html', defaultCtype: 'text/plain', cacheTtl: 0 };
   const config: Config = {
-    server: {
-      id: 1,
-      uuid: randomUUID(),
+    server: serverRow({
       name: 'm2interop',
-      bindAddr: '127.0.0.1',
       port: 0,
       chroot: opts.chroot ? home : '',
       accessLog: '',
       errorLog: '',
-      errorLogLevel: 2,
       pidFile: '',
-      controlPort: '',
-      defaultHost: 'localhost',
-      useSsl: false,
       hosts: [
         {
           id: 1,
@@ -103,8 +97,7 @@ export async function startCore(opts: StartCoreOptions = {}): Promise<CorePeer> 
         },
       ],
       filters: opts.filters ?? [],
-      xrequests: [],
-    },
+    }),
     settings: new Map(Object.entries({ ...INTEROP_SETTINGS, ...opts.settings })),
     mimetypes: new Map([['.txt', 'text/plain'], ['.html', 'text/html']]),
   };
