@@ -47,6 +47,6 @@ test('wire fields keep their bytes; the host name is UTF-8 from the config', () 
 
 test('a non-integer number is refused, naming the field', () => {
   assert.throws(() => formatAccessLine({ ...ENTRY, size: 1.5 }), /access log: size must be an integer, got 1\.5/);
-  assert.throws(() => formatAccessLine({ ...ENTRY, time: Date.now() / 1000 }), /access log: time must be an integer/);
+  assert.throws(() => formatAccessLine({ ...ENTRY, time: 1_700_000_000.5 }), /access log: time must be an integer/);
   assert.throws(() => formatAccessLine({ ...ENTRY, remotePort: Number.NaN }), /remotePort/);
 });
