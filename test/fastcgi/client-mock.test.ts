@@ -312,10 +312,10 @@ describe('FastCgiClient: request and response', () => {
   });
 
   test('a slow body source does not count as FPM silence (no read timeout while we wait for the body)', async () => {
-    const { mock, client } = await setup({ onRequest: respond((req) => req.stdin().toString()) }, { readTimeoutMs: 150 });
+    const { mock, client } = await setup({ onRequest: respond((req) => req.stdin().toString()) }, { readTimeoutMs: 1000 });
     async function* slowUpload(): AsyncGenerator<Buffer> {
       yield Buffer.from('first ');
-      await sleep(400); // the scenario itself: a client uploading slowly
+      await sleep(1500); // the scenario itself: a client uploading slowly (longer than readTimeoutMs)
       yield Buffer.from('second');
     }
     const res = await client.request({ params: [], stdin: slowUpload() });
@@ -333,11 +333,11 @@ describe('FastCgiClient: request and response', () => {
           await req.conn.end();
         },
       },
-      { readTimeoutMs: 300 },
+      { readTimeoutMs: 1000 },
     );
     const res = await client.request({ params: [] });
     // Longer than readTimeoutMs: a paused socket is our consumer's doing, not FPM's silence.
-    const stalled = await waitStable(() => mock.conns[0]!.stdoutWritten, 'bytes the server got onto the wire', 700);
+    const stalled = await waitStable(() => mock.conns[0]!.stdoutWritten, 'bytes the server got onto the wire', 1500);
     assert.ok(stalled < total / 2, `server wrote ${stalled} of ${total} bytes while nobody read stdout`);
     assert.ok(res.stdout.readableLength <= 256 * 1024, `stdout buffered ${res.stdout.readableLength} bytes`);
     const out = await readAll(res.stdout);
