@@ -8,12 +8,13 @@ import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Publisher, Pull } from 'zeromq';
+import { Pull } from 'zeromq';
 import type { Config } from '../../src/config/types.js';
 import { parseMessage, type Message } from '../../src/protocol/request.js';
 import type { CorePeer } from '../support/core.js';
 import type { Mongrel2HandlerInfo } from '../support/mongrel2.js';
 import { handlerTarget, serverRow } from '../support/config.js';
+import { subscribedPublisher } from '../support/zmq.js';
 
 export const HELLO = 'hello static\n';
 
@@ -246,9 +247,12 @@ export interface HandlerPeer {
 
 export async function rawHandler(peer: HandlerPeer, info: Mongrel2HandlerInfo = peer.handler): Promise<RawHandler> {
   const pull = new Pull({ linger: 0 });
-  const pub = new Publisher({ linger: 0 });
   pull.connect(info.sendSpec);
-  pub.connect(info.recvSpec);
+  // Replies are lost until the server's SUB has our subscription.
+  const pub = await subscribedPublisher(info.recvSpec).catch((err: unknown) => {
+    pull.close();
+    throw err;
+  });
   // One receive loop feeds a queue, so a timed-out wait leaves no receive pending.
   const inbox: Array<Message | Error> = [];
   let wake: (() => void) | undefined;
@@ -299,20 +303,7 @@ export async function rawHandler(peer: HandlerPeer, info: Mongrel2HandlerInfo = 
       pub.close();
     },
   };
-  // Bounded readiness poll: replies are lost until the core's SUB socket has our subscription.
-  for (let i = 0; i < 100; i++) {
-    const p = await probe(peer.httpPort);
-    p.sock.write(`GET ${info.route}/warm HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-    const req = await h.nextRequest();
-    await reply(req.connId, 'HTTP/1.1 204 No Content\r\n\r\n');
-    const got = await p.waitFor((b) => b.length > 0, 100, 'warm-up reply').catch(() => undefined);
-    p.sock.destroy();
-    await p.closed;
-    await h.next(); // its disconnect notice
-    if (got) return h;
-  }
-  h.close();
-  throw new Error('the core never took our replies');
+  return h;
 }
 
 /** The next handler message is the disconnect notice for `connId`. */

@@ -11,15 +11,14 @@ import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { Publisher, Pull } from 'zeromq';
+import { Pull } from 'zeromq';
 import { parseMessage } from '../../src/protocol/request.js';
 import type { Config, DirTarget, FilterConfig, HandlerTarget, Target } from '../../src/config/types.js';
 import { createServer, type AccessLogEntry, type CoreServer } from '../../src/server/server.js';
 import { STATIC_FILES, type Mongrel2HandlerInfo } from './mongrel2.js';
 import { freePorts } from './process.js';
+import { subscribedPublisher } from './zmq.js';
 import { handlerTarget, serverRow } from './config.js';
 
 export interface StartCoreOptions {
@@ -146,11 +145,14 @@ export interface RawHandler {
 export async function rawHandler(peer: CorePeer, which: 'json' | 'tnet' = 'json'): Promise<RawHandler> {
   const info = which === 'json' ? peer.handler : peer.tnetHandler;
   const pull = new Pull();
-  const pub = new Publisher();
   pull.connect(info.sendSpec);
-  pub.connect(info.recvSpec);
+  // Replies are lost until the core's SUB has our subscription.
+  const pub = await subscribedPublisher(info.recvSpec).catch((err: unknown) => {
+    pull.close();
+    throw err;
+  });
   const nextRaw = async (): Promise<Buffer> => (await pull.receive())[0]!;
-  const h: RawHandler = {
+  return {
     nextRaw,
     next: async () => parseMessage(await nextRaw()),
     send: (bytes) => pub.send(bytes),
@@ -159,20 +161,4 @@ export async function rawHandler(peer: CorePeer, which: 'json' | 'tnet' = 'json'
       pub.close();
     },
   };
-  // Bounded readiness poll: replies are lost until the core's SUB has our subscription.
-  for (let i = 0; i < 100; i++) {
-    const sock = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port: peer.httpPort }, () => resolve(s));
-      s.once('error', reject);
-    });
-    sock.write(`GET ${info.route}/warm HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-    const req = await h.next();
-    await h.send(`x ${String(req.connId).length}:${req.connId}, HTTP/1.1 204 No Content\r\n\r\n`);
-    const got = await Promise.race([new Promise<boolean>((resolve) => sock.once('data', () => resolve(true))), sleep(100).then(() => false)]);
-    sock.destroy();
-    await h.next(); // its disconnect notice
-    if (got) return h;
-  }
-  h.close();
-  throw new Error('core never took our replies');
 }
