@@ -17,7 +17,7 @@ import {
   type Reply,
   type RequestInit,
 } from '../../src/protocol/index.js';
-import { FakeServer, freeTcpEndpoint } from '../support/fake-server.js';
+import { FakeServer, unboundEndpoints } from '../support/fake-server.js';
 
 const silent = pino({ level: 'silent' });
 const SUITE = { timeout: 15_000 };
@@ -766,8 +766,7 @@ describe('Connection: download credits (§7)', SUITE, () => {
 
 describe('Connection: replies before the server subscribed', SUITE, () => {
   test('a reply sent before the server SUB is bound is delivered once it is', async (t) => {
-    const [sendSpec, recvSpec] = await Promise.all([freeTcpEndpoint(), freeTcpEndpoint()]);
-    assert.notEqual(sendSpec, recvSpec);
+    const [sendSpec, recvSpec] = await unboundEndpoints(t);
     const conn = new Connection({ sendSpec, recvSpec, logger: silent });
     let srv: FakeServer | undefined;
     t.after(async () => {
@@ -795,7 +794,7 @@ describe('Connection: replies before the server subscribed', SUITE, () => {
   });
 
   test('with no server, replies beyond maxOutbox resolve false at once and shutdown gives up on the rest', async (t) => {
-    const [sendSpec, recvSpec] = await Promise.all([freeTcpEndpoint(), freeTcpEndpoint()]);
+    const [sendSpec, recvSpec] = await unboundEndpoints(t);
     const conn = new Connection({ sendSpec, recvSpec, logger: silent, maxOutbox: 2 });
     let closed = false;
     t.after(async () => {
@@ -851,7 +850,7 @@ describe('Connection: shutdown', SUITE, () => {
   });
 
   test('shutdown waits (up to drainMs) for the server to take replies queued while it was away', async (t) => {
-    const [sendSpec, recvSpec] = await Promise.all([freeTcpEndpoint(), freeTcpEndpoint()]);
+    const [sendSpec, recvSpec] = await unboundEndpoints(t);
     const conn = new Connection({ sendSpec, recvSpec, logger: silent });
     let srv: FakeServer | undefined;
     t.after(async () => {
@@ -871,7 +870,7 @@ describe('Connection: shutdown', SUITE, () => {
 
   test('concurrent shutdown calls both finish as soon as the outbox is drained', async (t) => {
     // No server yet, so the reply waits in the outbox while both calls wait for it to drain.
-    const [sendSpec, recvSpec] = await Promise.all([freeTcpEndpoint(), freeTcpEndpoint()]);
+    const [sendSpec, recvSpec] = await unboundEndpoints(t);
     const conn = new Connection({ sendSpec, recvSpec, logger: silent });
     let srv: FakeServer | undefined;
     t.after(async () => {

@@ -13,7 +13,10 @@
  * Replies are collected by a background loop, so `nextReply()` can wait with a
  * bounded timeout (it rejects instead of hanging a broken test).
  */
-import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { Push, Subscriber } from 'zeromq';
 
 export interface FakeServerOptions {
@@ -31,17 +34,16 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** A tcp://127.0.0.1:PORT endpoint on a port that was free a moment ago. */
-export async function freeTcpEndpoint(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return `tcp://127.0.0.1:${address.port}`;
+/**
+ * Two ipc:// endpoints that nothing is bound to, in a fresh temp folder that
+ * the test removes afterwards. Unlike a probed TCP port, nobody can take
+ * them in the meantime, and a connect that keeps retrying cannot connect to
+ * itself (TCP's simultaneous open on an ephemeral port).
+ */
+export async function unboundEndpoints(t: TestContext): Promise<[string, string]> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'm2b-ipc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return [`ipc://${dir}/send`, `ipc://${dir}/recv`];
 }
 
 export class FakeServer {
