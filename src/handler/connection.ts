@@ -18,6 +18,7 @@ import { buildFrame, handshakeResponse, Opcode } from '../protocol/websocket.js'
 import { CreditWindow } from './credit-window.js';
 import { openUpload, UploadError, type UploadConfig, type UploadFile } from './uploads.js';
 import { createLogger, type Logger } from './logger.js';
+import { zmqPayload } from './zmq-payload.js';
 
 /** What the iterator yields: everything but the `@*` notices, which become events. */
 export type Request = Exclude<Message, DisconnectNotice | CreditsNotice | UnknownNotice>;
@@ -529,7 +530,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         }
         const item = this.#outbox.shift()!;
         try {
-          await this.#pub.send(item.bytes);
+          await this.#pub.send(zmqPayload(item.bytes));
           item.resolve(true);
         } catch (err) {
           this.#log.error({ err }, 'reply send failed');

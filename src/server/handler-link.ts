@@ -20,6 +20,7 @@
 import { Push, Subscriber, type Socket } from 'zeromq';
 import type { HandlerTarget } from '../config/types.js';
 import type { Logger } from '../handler/logger.js';
+import { zmqPayload } from '../handler/zmq-payload.js';
 
 interface PushLink {
   readonly spec: string;
@@ -121,7 +122,7 @@ export class HandlerLinks {
     link.sending = true;
     try {
       while (link.queue.length > 0 && !link.closed) {
-        const msg = link.queue[0]!;
+        const msg = zmqPayload(link.queue[0]!);
         await settle(link.socket, (ms) => (link.socket.sendTimeout = ms), () => link.socket.send(msg));
         link.queue.shift();
       }
