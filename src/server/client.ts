@@ -820,7 +820,8 @@ export class Client {
     this.onGone = undefined;
     this.phase = 'head';
     this.armHeaderTimer();
-    setImmediate(this.pumpLater);
+    // A pipelined request already here goes next, once this call stack unwinds (nothing to do when none is).
+    if (this.buf.length > 0) setImmediate(this.pumpLater);
     this.flowControl();
   }
 
