@@ -57,6 +57,8 @@ const CONNS = envNum('CONNS', 50);
 const RUNS = envNum('RUNS', 3);
 const THREADS = envNum('THREADS', 2);
 const IDLE = envNum('IDLE', 10_000);
+/** Extra node flags for the core (as in core-static-proxy.ts). */
+const CORE_FLAGS = (process.env.CORE_FLAGS ?? '').split(' ').filter(Boolean);
 const FRONTS = (process.env.FRONTS ?? 'N,P,M,C').split(',').map((s) => s.trim()).filter(Boolean);
 const PROFILE = process.env.PROFILE ? path.resolve(process.env.PROFILE) : process.argv.includes('--profile') ? '/tmp/m2-core-profile' : undefined;
 const BODY = 'Hello World\n';
@@ -148,7 +150,7 @@ async function startFronts(st: Started): Promise<void> {
     const prof = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE, '--cpu-prof-interval', '200'] : [];
     if (PROFILE) await fsp.mkdir(PROFILE, { recursive: true });
     const coreEntry = CORE_RUN === 'tsx' ? [...NODE_TS, 'bench/servers/core.ts'] : [bundleCore(ROOT)];
-    const core = await child('core', process.execPath, [...prof, ...coreEntry, '--home', home, '--send-spec', sendSpec, '--recv-spec', recvSpec, ...CORE_SETTINGS.flatMap((s) => ['--set', s])]);
+    const core = await child('core', process.execPath, [...CORE_FLAGS, ...prof, ...coreEntry, '--home', home, '--send-spec', sendSpec, '--recv-spec', recvSpec, ...CORE_SETTINGS.flatMap((s) => ['--set', s])]);
     const h = await tsHandler('hello-ts-core', sendSpec, recvSpec);
     st.fronts.push({ key: 'C', label: 'OUR core + TS handler', port: Number(core.ready.split(' ')[1]), serverPid: core.pid, handlerPid: h.pid, runs: [] });
   }
@@ -218,7 +220,7 @@ function report(st: Started, idle: IdleResult[], hot: ProfileSummary | undefined
   const byKey = new Map(st.fronts.map((f) => [f.key, f]));
   const med = (f: Front | undefined, pick: (w: WrkResult) => number | null): number | null => (f ? median(f.runs.map((r) => pick(r.wrk))) : null);
   const N = byKey.get('N');
-  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} IDLE=${IDLE}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-handler.ts\``);
+  L.push(`Date: ${meta.started} UTC, ${meta.secs} s. \`DUR=${DUR} CONNS=${CONNS} RUNS=${RUNS} THREADS=${THREADS} WARM=${WARM} IDLE=${IDLE}${CORE_FLAGS.length ? ` CORE_FLAGS='${CORE_FLAGS.join(' ')}'` : ''}${PROFILE ? ` PROFILE=${PROFILE}` : ''} node --import tsx bench/core-handler.ts\``);
   L.push(`Versions: ${meta.versions}.`);
   L.push(`Machine: nproc = ${os.cpus().length} (shared by wrk, servers and handlers; nothing pinned), load average at start ${meta.loadStart}, at end ${meta.loadEnd}.`);
   L.push('');
