@@ -13,6 +13,7 @@ import { isAscii } from 'node:buffer';
 /** zeromq.js copies frames up to this size (its zero_copy_threshold). */
 const COPIED_ANYWAY = 128;
 
-export function zmqPayload(frame: Buffer): Buffer | string {
-  return frame.length > COPIED_ANYWAY && isAscii(frame) ? frame.toString('latin1') : frame;
+/** A string (standing for its UTF-8 bytes) is sent as it is. */
+export function zmqPayload(frame: Buffer | string): Buffer | string {
+  return typeof frame === 'string' || frame.length <= COPIED_ANYWAY || !isAscii(frame) ? frame : frame.toString('latin1');
 }

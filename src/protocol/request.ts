@@ -282,6 +282,17 @@ export interface RequestInit {
  * in the server core).
  */
 export function encodeRequest(init: RequestInit): Buffer {
+  const message = encodeRequestMessage(init);
+  return typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
+}
+
+/**
+ * The message encodeRequest makes, left as a string when it has no body and
+ * the JSON protocol: the message is then exactly that string's UTF-8 bytes.
+ * For senders that can hand a string to their socket as it is (zeromq.js
+ * copies a string, see src/handler/zmq-payload.ts), saving the Buffer.
+ */
+export function encodeRequestMessage(init: RequestInit): Buffer | string {
   if (!/^[^\s]+$/.test(init.sender)) throw new EncodeError('request: sender must be non-empty and contain no whitespace');
   if (!Number.isInteger(init.connId) || init.connId < 0 || init.connId > MAX_CONN_ID) throw new EncodeError(`request: bad connection id ${init.connId}`);
   if (!/^[^\s]+$/.test(init.path)) throw new EncodeError('request: path must be non-empty and contain no whitespace');
@@ -295,6 +306,7 @@ export function encodeRequest(init: RequestInit): Buffer {
     }
     json += '}';
     const head = `${init.sender} ${init.connId} ${init.path} ${Buffer.byteLength(json, 'utf8')}:${json},${body.length}:`;
+    if (body.length === 0) return `${head},`;
     const headBytes = Buffer.byteLength(head, 'utf8');
     const out = Buffer.allocUnsafe(headBytes + body.length + 1);
     out.write(head, 0, 'utf8');

@@ -36,7 +36,7 @@ import { handshakeAccept, isWebSocketUpgrade } from './websocket/handshake.js';
 import { WebSocketMessages } from './websocket/messages.js';
 import { WebSocketSession } from './websocket/session.js';
 import { encodeSocketMessage, isSocketPing, POLICY_RESPONSE, socketReplyBytes, type SocketMessage } from './socket-messages.js';
-import type { RequestFacts } from './handler-message.js';
+import type { HandlerMessage, RequestFacts } from './handler-message.js';
 import type { EventName, FilterChain, FilterConnection, FilterRequest } from './filters/chain.js';
 import { filterResponse } from './filters/response.js';
 import { onReads } from './socket-reads.js';
@@ -50,7 +50,7 @@ export interface ClientHost {
   readonly filters: FilterChain | undefined;
   resolve(hostName: string | undefined, path: string): { host: HostConfig; route: Route<Target> | undefined };
   /** Queues a message for a handler; false when it cannot be queued (→ 502). */
-  toHandler(target: HandlerTarget, message: Buffer): boolean;
+  toHandler(target: HandlerTarget, message: HandlerMessage): boolean;
   disconnected(target: HandlerTarget, connId: number): void;
   serveDir(target: Extract<Target, { type: 'dir' }>, prefix: string, head: RequestHead): Promise<DirResponse | undefined>;
   /** A fresh upload.temp_store file (rejects when none can be made). */
@@ -436,7 +436,7 @@ export class Client {
   }
 
   private messageToHandler(msg: SocketMessage, route: Route<Target>, target: HandlerTarget): void {
-    let message: Buffer;
+    let message: HandlerMessage;
     try {
       message = encodeSocketMessage(target, this.id, msg, { pattern: route.path, urlScheme: this.host.urlScheme, remoteAddr: this.remoteAddr });
     } catch (err) {
@@ -451,7 +451,7 @@ export class Client {
   private sendRequest(req: HandlerRequest, table: HeaderTable, body: Buffer): boolean {
     const { head, route, target } = req;
     const facts = this.facts(head, route);
-    let message: Buffer;
+    let message: HandlerMessage;
     try {
       message = encodeHttpRequest(target, this.id, facts, table, body);
     } catch (err) {

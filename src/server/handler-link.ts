@@ -21,11 +21,12 @@ import { Push, Subscriber, type Socket } from 'zeromq';
 import type { HandlerTarget } from '../config/types.js';
 import type { Logger } from '../handler/logger.js';
 import { zmqPayload } from '../handler/zmq-payload.js';
+import type { HandlerMessage } from './handler-message.js';
 
 interface PushLink {
   readonly spec: string;
   readonly socket: Push;
-  readonly queue: Buffer[];
+  readonly queue: HandlerMessage[];
   sending: boolean;
   closed: boolean;
 }
@@ -105,7 +106,7 @@ export class HandlerLinks {
   }
 
   /** Queues one message for the handler; false when its queue is full or closed. */
-  send(target: HandlerTarget, message: Buffer): boolean {
+  send(target: HandlerTarget, message: HandlerMessage): boolean {
     const link = this.pushes.get(target.sendSpec);
     if (!link || link.closed || link.queue.length >= this.maxQueue) return false;
     link.queue.push(message);

@@ -5,7 +5,7 @@
  * REMOTE_ADDR; TNET: the server keys in reverse, then the client headers in
  * reverse hash order) and the `@*` disconnect notice.
  */
-import { encodeRequest, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
+import { encodeRequest, encodeRequestMessage, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
 import type { HeaderTable, TableValue } from './header-table.js';
 
 export interface RequestFacts {
@@ -21,6 +21,9 @@ export interface RequestFacts {
   readonly urlScheme: 'http' | 'https';
   readonly remoteAddr: string;
 }
+
+/** A message for a handler: its bytes, or a string that stands for its UTF-8 bytes (sent as it is, see zmq-payload.ts). */
+export type HandlerMessage = Buffer | string;
 
 export interface HandlerAddress {
   readonly sendIdent: string;
@@ -49,14 +52,14 @@ function wireValue(v: TableValue): HeaderValue {
   return Array.isArray(v) ? v.map(wireText) : wireText(v);
 }
 
-export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): Buffer {
+export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): HandlerMessage {
   const path = wireText(facts.path);
   if (to.protocol === 'json') {
     // The hot path: one list, built in wire order (PATH, client headers in hash order, server keys).
     const headers: Array<[string, HeaderValue]> = [['PATH', path]];
     table.forEach((k, values) => headers.push([k, values.length > 1 ? values.map(wireText) : wireText(values[0]!)]));
     for (const [k, v] of serverKeys(facts)) if (v !== undefined) headers.push([k, wireText(v)]);
-    return encodeRequest({ sender: to.sendIdent, connId, path, headers, body, protocol: 'json' });
+    return encodeRequestMessage({ sender: to.sendIdent, connId, path, headers, body, protocol: 'json' });
   }
   const client = table.entries().map(([k, v]): [string, HeaderValue] => [k, wireValue(v)]);
   const present = serverKeys(facts)

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../handler/logger.js';
 import { parseReply, type Reply } from '../protocol/reply.js';
 import { Client, type ClientHost } from './client.js';
 import { DirHandler, type DirResponse } from './dir/index.js';
-import { encodeDisconnect } from './handler-message.js';
+import { encodeDisconnect, type HandlerMessage } from './handler-message.js';
 import { HandlerLinks } from './handler-link.js';
 import { ProxyHandler } from './proxy/index.js';
 import { createTempFile, type TempFile } from './upload-store.js';
@@ -188,7 +188,7 @@ class Core implements CoreServer, ClientHost {
     return { host: entry.config, route: path === '' ? undefined : entry.routes.match(path) };
   }
 
-  toHandler(target: HandlerTarget, message: Buffer): boolean {
+  toHandler(target: HandlerTarget, message: HandlerMessage): boolean {
     return this.links.send(target, message);
   }
 

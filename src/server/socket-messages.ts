@@ -10,7 +10,7 @@
  * routing uses it on the default host (a socket message has no Host header).
  * The body is the message without its NUL.
  */
-import { encodeHttpRequest, type HandlerAddress, type RequestFacts } from './handler-message.js';
+import { encodeHttpRequest, type HandlerAddress, type HandlerMessage, type RequestFacts } from './handler-message.js';
 import { HeaderTable } from './header-table.js';
 import { POLICY_RESPONSE } from './http/responses.js';
 
@@ -36,7 +36,7 @@ export interface SocketMessageContext {
  * request encoder; VERSION and URI are absent (the encoder skips absent
  * server keys).
  */
-export function encodeSocketMessage(to: HandlerAddress, connId: number, msg: SocketMessage, ctx: SocketMessageContext): Buffer {
+export function encodeSocketMessage(to: HandlerAddress, connId: number, msg: SocketMessage, ctx: SocketMessageContext): HandlerMessage {
   const table = new HeaderTable(1);
   table.replace('x-forwarded-for', ctx.remoteAddr);
   const facts: RequestFacts = {

@@ -56,7 +56,7 @@ export function fakeHost(): FakeHost {
     sendToHandler(message) {
       if (host.handlerRoom <= 0) return false;
       host.handlerRoom--;
-      host.toHandler.push(message);
+      host.toHandler.push(typeof message === "string" ? Buffer.from(message, 'utf8') : message);
       return true;
     },
     close() {

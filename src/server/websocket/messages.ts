@@ -8,7 +8,7 @@
  * replace)`: upper-case key, stored in the same hash table as the client
  * headers, so it lands among them in hash order).
  */
-import { encodeHttpRequest, type HandlerAddress, type RequestFacts } from '../handler-message.js';
+import { encodeHttpRequest, type HandlerAddress, type HandlerMessage, type RequestFacts } from '../handler-message.js';
 import type { HeaderTable } from '../header-table.js';
 
 export class WebSocketMessages {
@@ -22,12 +22,12 @@ export class WebSocketMessages {
   ) {}
 
   /** WEBSOCKET_HANDSHAKE: body = the Sec-WebSocket-Accept value the handler puts in its 101. */
-  handshake(accept: string): Buffer {
+  handshake(accept: string): HandlerMessage {
     return encodeHttpRequest(this.to, this.connId, { ...this.facts, method: 'WEBSOCKET_HANDSHAKE' }, this.table, Buffer.from(accept, 'latin1'));
   }
 
   /** One WEBSOCKET message: `flags` = first frame header byte | 0x80, payload unmasked. */
-  frame(flags: number, payload: Buffer): Buffer {
+  frame(flags: number, payload: Buffer): HandlerMessage {
     this.table.replace('FLAGS', flagsText(flags));
     return encodeHttpRequest(this.to, this.connId, { ...this.facts, method: 'WEBSOCKET' }, this.table, payload);
   }

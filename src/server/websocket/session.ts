@@ -14,12 +14,13 @@ import type { Logger } from '../../handler/logger.js';
 import { buildCloseFrame } from '../../protocol/websocket.js';
 import { FrameReader, type FrameReaderOptions } from './frame-reader.js';
 import type { WebSocketMessages } from './messages.js';
+import type { HandlerMessage } from '../handler-message.js';
 
 export interface WebSocketHost {
   /** Bytes for the client socket; false when its buffer is full (the session keeps going). */
   writeToClient(bytes: Buffer): boolean;
   /** Queues a message for the connection's handler; false when it cannot be queued. */
-  sendToHandler(message: Buffer): boolean;
+  sendToHandler(message: HandlerMessage): boolean;
   /** Ends the connection after what is queued; the handler still gets the disconnect notice. */
   close(): void;
   readonly log: Logger;
