@@ -54,14 +54,14 @@ export function start(options: UploadDemoOptions): Demo {
       void conn.replyHttp(req, `BAD UPLOAD: ${err.message}\n`, { status: 400 });
       return;
     }
+    const md5 = createHash('md5');
     try {
-      const md5 = createHash('md5');
       for await (const chunk of file.open()) md5.update(chunk as Buffer);
-      void conn.replyHttp(req, `UPLOAD GOOD: ${md5.digest('hex')} ${file.size} bytes\n`);
     } finally {
-      // Mongrel2 leaves a finished upload to the handler.
+      // Mongrel2 leaves a finished upload to the handler; it is gone before the answer goes.
       await file.remove();
     }
+    void conn.replyHttp(req, `UPLOAD GOOD: ${md5.digest('hex')} ${file.size} bytes\n`);
   };
 
   return serve({ ...options, logger: log, uploads: { dir: options.uploadDir, root: options.chroot } }, (req: Request, conn: Connection) => {
