@@ -84,7 +84,7 @@ const now = nowSeconds;
 
 export class Client {
   readonly info: ClientInfo;
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private phase: Phase = 'head';
   private tracker: ResponseTracker | undefined;
   /** The last handler that received a request here: where the disconnect notice goes. */
@@ -360,7 +360,7 @@ export class Client {
     const table = new HeaderTable(this.host.settings.headerCount);
     for (const [k, v] of head.headers) {
       // Trusted x-mongrel2-* headers are the server's to set: a client cannot forge them.
-      if (/^x-mongrel2-/i.test(k)) continue;
+      if (isServerHeader(k)) continue;
       table.add(k, v);
     }
     if (table.dropped.length > 0) this.host.log.warn({ conn: this.id, dropped: table.dropped }, 'request headers over limits.header_count / 5 values were dropped');
@@ -404,7 +404,7 @@ export class Client {
     this.disarmHeaderTimer();
     this.log(host, head, 200, 0);
     const rest = this.buf;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     if (this.socket.isPaused()) this.socket.resume();
     if (rest.length > 0) ws.receive(rest);
     this.requestSent();
@@ -737,7 +737,7 @@ export class Client {
     this.onGone = () => backend.destroy();
     if (first.length > 0) this.write(first);
     const pending = this.buf;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     if (pending.length > 0) backend.write(pending);
     backend.on('data', (chunk: Buffer) => {
       if (!this.write(chunk)) {
@@ -756,7 +756,7 @@ export class Client {
   /** Phase 'stream': the body after the head at `end` goes to the returned stream as it arrives; `fed` once it is all in. */
   private streamBody(framing: StreamedFraming, end: number, fed?: () => void, copy?: (piece: Buffer) => Buffer): BodyStream {
     const first = this.buf.subarray(end);
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     const body: BodyStream = new BodyStream(framing, {
       pause: () => this.socket.pause(),
       resume: () => {
@@ -788,7 +788,7 @@ export class Client {
       return;
     }
     this.body = undefined;
-    this.buf = rest.length > 0 ? Buffer.from(rest) : Buffer.alloc(0);
+    this.buf = rest.length > 0 ? Buffer.from(rest) : EMPTY;
     this.phase = 'busy';
     const fed = this.bodyFed;
     this.bodyFed = undefined;
@@ -810,7 +810,7 @@ export class Client {
   }
 
   private consume(n: number): void {
-    this.buf = this.buf.length === n ? Buffer.alloc(0) : this.buf.subarray(n);
+    this.buf = this.buf.length === n ? EMPTY : this.buf.subarray(n);
   }
 
   /** The in-progress response is complete: the next buffered request may go. */
@@ -964,7 +964,7 @@ export class Client {
     const notify = !this.quiet && this.handler !== undefined;
     this.phase = 'closed';
     this.stopTimers();
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.uploadAbort?.('client disconnected');
     this.body?.destroy();
     this.body = undefined;
@@ -976,6 +976,11 @@ export class Client {
     const chain = this.host.filters;
     if (chain?.hooks('CLOSE')) void Promise.resolve(chain.run('CLOSE', this.filterView())).catch(() => undefined);
   }
+}
+
+/** x-mongrel2-* in any case (a check per client header: no regex). */
+function isServerHeader(name: string): boolean {
+  return name.length > 10 && (name.charCodeAt(0) | 0x20) === 0x78 && name.charCodeAt(10) === 0x2d && name.slice(0, 11).toLowerCase() === 'x-mongrel2-';
 }
 
 /** What filters see of an HTTP request. */

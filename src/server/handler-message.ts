@@ -5,7 +5,7 @@
  * REMOTE_ADDR; TNET: the server keys in reverse, then the client headers in
  * reverse hash order) and the `@*` disconnect notice.
  */
-import { encodeRequest, encodeRequestMessage, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
+import { encodeRequest, encodeRequestMessage, jsonRequestFrame, MAX_CONN_ID, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
 import type { HeaderTable, TableValue } from './header-table.js';
 
 export interface RequestFacts {
@@ -53,6 +53,10 @@ function wireValue(v: TableValue): HeaderValue {
 }
 
 export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): HandlerMessage {
+  if (to.protocol === 'json') {
+    const plain = plainJsonRequest(to.sendIdent, connId, facts, table, body);
+    if (plain !== undefined) return plain;
+  }
   const path = wireText(facts.path);
   if (to.protocol === 'json') {
     // The hot path: one list, built in wire order (PATH, client headers in hash order, server keys).
@@ -67,6 +71,59 @@ export function encodeHttpRequest(to: HandlerAddress, connId: number, facts: Req
     .map(([k, v]): [string, HeaderValue] => [k, wireText(v)]);
   const headers = [...tnetServerOrder(present), ['PATH', path] as [string, HeaderValue], ...client.reverse()];
   return encodeRequest({ sender: to.sendIdent, connId, path, headers, body, protocol: to.protocol });
+}
+
+/** Printable ASCII without '"' or '\\': the text is its own JSON string body and its wire bytes, one per char. */
+function isPlain(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * The JSON request of the general path below, built in one pass when every
+ * text in it is plain (nearly every request): no tuples, no UTF-8 decoding
+ * attempts, and the JSON's length is its byte count. Undefined when anything
+ * is not plain (or the sender, path or id would be refused): the general
+ * path then encodes it (or throws), with the same bytes for plain requests.
+ */
+function plainJsonRequest(sender: string, connId: number, facts: RequestFacts, table: HeaderTable, body: Buffer): HandlerMessage | undefined {
+  const { path } = facts;
+  if (sender.length === 0 || path.length === 0 || !isPlain(sender) || !isPlain(path) || sender.includes(' ') || path.includes(' ')) return undefined;
+  if (!Number.isInteger(connId) || connId < 0 || connId > MAX_CONN_ID) return undefined;
+  let json = `{"PATH":"${path}"`;
+  let plain = true;
+  table.forEach((k, values) => {
+    if (!plain || !isPlain(k)) return void (plain = false);
+    if (values.length === 1) {
+      const v = values[0]!;
+      if (!isPlain(v)) return void (plain = false);
+      json += `,"${k}":"${v}"`;
+      return;
+    }
+    json += `,"${k}":[`;
+    for (let i = 0; i < values.length; i++) {
+      if (!isPlain(values[i]!)) return void (plain = false);
+      json += i === 0 ? `"${values[i]!}"` : `,"${values[i]!}"`;
+    }
+    json += ']';
+  });
+  if (!plain) return undefined;
+  // serverKeys' order.
+  const { method, version, uri, query, fragment, pattern, urlScheme, remoteAddr } = facts;
+  if (!isPlain(method) || !isPlain(pattern) || !isPlain(urlScheme) || !isPlain(remoteAddr)) return undefined;
+  if ((version !== undefined && !isPlain(version)) || (uri !== undefined && !isPlain(uri))) return undefined;
+  if ((query !== undefined && !isPlain(query)) || (fragment !== undefined && !isPlain(fragment))) return undefined;
+  json += `,"METHOD":"${method}"`;
+  if (version !== undefined) json += `,"VERSION":"${version}"`;
+  if (uri !== undefined) json += `,"URI":"${uri}"`;
+  if (query !== undefined) json += `,"QUERY":"${query}"`;
+  if (fragment !== undefined) json += `,"FRAGMENT":"${fragment}"`;
+  json += `,"PATTERN":"${pattern}","URL_SCHEME":"${urlScheme}","REMOTE_ADDR":"${remoteAddr}"`;
+  json += '}';
+  return jsonRequestFrame(sender, connId, path, json, json.length, body);
 }
 
 /** The server-set keys, in JSON wire order. */

@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadWireFixtures, pyBytes, WIRE_FIXTURE_DIR } from '../support/fixtures.js';
 import { HeaderTable, fnv1a } from '../../src/server/header-table.js';
+import fc from 'fast-check';
+import { encodeRequest } from '../../src/protocol/request.js';
 import { encodeCredits, encodeDisconnect, encodeHttpRequest, wireText } from '../../src/server/handler-message.js';
 
 /** Decodes the Python bytes repr on the fixture's "CLIENT SENT" line. */
@@ -123,5 +125,63 @@ test('credits notices: the bytes of handler-protocol.md §2.2 (JSON and TNET)', 
   assert.equal(
     encodeCredits({ sendIdent: 'bbbb-tnet-ident', protocol: 'tnetstring' }, 2, 12345).toString('latin1'),
     'bbbb-tnet-ident 2 @* 44:16:DOWNLOAD_CREDITS,5:12345,6:METHOD,4:JSON,}18:{"type":"credits"},',
+  );
+});
+
+// The plain fast path (printable ASCII, nothing to escape) must give the general path's bytes.
+const textArb = fc.oneof(
+  fc.string({ unit: fc.constantFrom(...'abcXYZ019-_./:;=?&% ') }),
+  fc.string({ unit: 'binary', maxLength: 6 }).map((s) => Buffer.from(s, 'utf8').toString('latin1')),
+  fc.constantFrom('"q"', 'back\\slash', 'tab\there', '\x7f', 'caf\xc3\xa9', '\xff'),
+);
+const wordArb = fc.oneof(fc.stringMatching(/^\/[a-z0-9/._-]{0,12}$/), textArb.filter((s) => s.length > 0));
+
+test('JSON requests: the plain fast path and the general path give the same bytes (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        sender: fc.oneof(fc.constant('54c6755b-9628-40a4-9a2d-cc82a816345e'), wordArb),
+        connId: fc.oneof(fc.nat(), fc.constant(0xffffffff), fc.constant(-1), fc.constant(2 ** 32)),
+        path: wordArb,
+        method: fc.oneof(fc.constantFrom('GET', 'POST', 'WEBSOCKET'), textArb),
+        version: fc.option(fc.constantFrom('HTTP/1.0', 'HTTP/1.1'), { nil: undefined }),
+        uri: fc.option(textArb, { nil: undefined }),
+        query: fc.option(textArb, { nil: undefined }),
+        fragment: fc.option(textArb, { nil: undefined }),
+        pattern: fc.oneof(fc.constant('/handler'), textArb),
+        remoteAddr: fc.oneof(fc.constant('127.0.0.1'), textArb),
+        headers: fc.array(fc.tuple(fc.oneof(fc.constantFrom('Host', 'Accept', 'X-A'), textArb.filter((s) => s.length > 0)), textArb), { maxLength: 8 }),
+        body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a))),
+      }),
+      (r) => {
+        const table = new HeaderTable(1280);
+        for (const [k, v] of r.headers) table.add(k, v);
+        const facts = { method: r.method, version: r.version, uri: r.uri, path: r.path, query: r.query, fragment: r.fragment, pattern: r.pattern, urlScheme: 'http' as const, remoteAddr: r.remoteAddr };
+        const general = (): Buffer => {
+          const wire = (v: string | readonly string[]): string | string[] => (typeof v === 'string' ? wireText(v) : v.map(wireText));
+          const headers: Array<[string, string | string[]]> = [['PATH', wireText(r.path)]];
+          for (const [k, v] of table.entries()) headers.push([k, wire(v)]);
+          const server: Array<[string, string | undefined]> = [
+            ['METHOD', r.method], ['VERSION', r.version], ['URI', r.uri], ['QUERY', r.query], ['FRAGMENT', r.fragment],
+            ['PATTERN', r.pattern], ['URL_SCHEME', 'http'], ['REMOTE_ADDR', r.remoteAddr],
+          ];
+          for (const [k, v] of server) if (v !== undefined) headers.push([k, wireText(v)]);
+          return encodeRequest({ sender: r.sender, connId: r.connId, path: wireText(r.path), headers, body: r.body, protocol: 'json' });
+        };
+        let expected: Buffer | Error;
+        try {
+          expected = general();
+        } catch (err) {
+          expected = err as Error;
+        }
+        if (expected instanceof Error) {
+          assert.throws(() => encodeHttpRequest({ sendIdent: r.sender, protocol: 'json' }, r.connId, facts, table, r.body), { name: expected.name });
+          return;
+        }
+        const got = encodeHttpRequest({ sendIdent: r.sender, protocol: 'json' }, r.connId, facts, table, r.body);
+        assert.equal((typeof got === 'string' ? Buffer.from(got, 'utf8') : got).toString('latin1'), expected.toString('latin1'));
+      },
+    ),
+    { numRuns: 2000 },
   );
 });

@@ -110,15 +110,30 @@ function isSchemeByte(b: number): boolean {
   return isTagByte(b) || b === 0x2b; // ALPHA DIGIT + - .
 }
 
-function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount: number): HeadResult {
-  const methodEnd = buf.indexOf(SP, start);
-  const uriStart = methodEnd + 1;
-  const uriEnd = buf.indexOf(SP, uriStart);
-  const versionStart = uriEnd + 1;
-  const version = buf.toString('latin1', versionStart, versionStart + 8) as RequestHead['version'];
+/** Index of `byte` in buf[from, to), or -1. A JS loop: heads are short, and a native indexOf call costs more than the scan. */
+function find(buf: Buffer, byte: number, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === byte) return i;
+  return -1;
+}
 
-  const hash = buf.indexOf(0x23 /* # */, uriStart);
-  const refEnd = hash >= 0 && hash < uriEnd ? hash : uriEnd;
+/** The common methods as constants (no string made per request); any other as its bytes. */
+function methodName(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (n === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET';
+  if (n === 4 && buf[start + 2] === 0x53 && buf[start + 1] === 0x4f && buf[start] === 0x50 && buf[start + 3] === 0x54) return 'POST';
+  return buf.toString('latin1', start, end);
+}
+
+function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount: number): HeadResult {
+  const methodEnd = find(buf, SP, start, end);
+  const uriStart = methodEnd + 1;
+  const uriEnd = find(buf, SP, uriStart, end);
+  const versionStart = uriEnd + 1;
+  // The grammar allows only these two versions.
+  const version = buf[versionStart + 7] === 0x31 ? 'HTTP/1.1' : 'HTTP/1.0';
+
+  const hash = find(buf, 0x23 /* # */, uriStart, uriEnd);
+  const refEnd = hash >= 0 ? hash : uriEnd;
   // Absolute form: the Ragel `mark` moves to just after `scheme:`, so PATH and URI start there.
   let mark = uriStart;
   const first = buf[uriStart] as number;
@@ -127,34 +142,39 @@ function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount:
     while (i < refEnd && isSchemeByte(buf[i] as number)) i++;
     if (i < refEnd && buf[i] === 0x3a /* : */) mark = i + 1;
   }
-  const q = buf.indexOf(0x3f /* ? */, mark);
-  const pathEnd = q >= 0 && q < refEnd ? q : refEnd;
+  const q = find(buf, 0x3f /* ? */, mark, refEnd);
+  const pathEnd = q >= 0 ? q : refEnd;
 
   const headers: Array<readonly [string, string]> = [];
-  const names = new Set<string>();
+  // Distinct names need counting only once there are as many lines as the limit (a Set per request costs).
+  let names: Set<string> | undefined;
   let dropped = 0;
-  let p = buf.indexOf(LF, versionStart) + 1;
+  let p = find(buf, LF, versionStart, end) + 1;
   while (buf[p] !== CR && buf[p] !== LF) {
-    const colon = buf.indexOf(0x3a, p);
-    const lf = buf.indexOf(LF, colon);
+    const colon = find(buf, 0x3a, p, end);
+    const lf = find(buf, LF, colon, end);
     let v = colon + 1;
     while (buf[v] === SP || buf[v] === HT) v++;
     const vEnd = buf[lf - 1] === CR ? lf - 1 : lf;
     const name = buf.toString('latin1', p, colon);
-    const key = name.toLowerCase();
-    // request.c: the header hash has room for header_count names; when full, every further line is dropped.
-    if (names.size >= maxHeaderCount) dropped++;
-    else {
-      names.add(key);
-      headers.push([name, buf.toString('latin1', Math.min(v, vEnd), vEnd)]);
-    }
     p = lf + 1;
+    if (names === undefined && headers.length >= maxHeaderCount) names = new Set(headers.map(([n]) => n.toLowerCase()));
+    if (names !== undefined) {
+      // request.c: the header hash has room for header_count names; when full, every further line is dropped.
+      if (names.size >= maxHeaderCount) {
+        dropped++;
+        continue;
+      }
+      names.add(name.toLowerCase());
+    }
+    headers.push([name, buf.toString('latin1', Math.min(v, vEnd), vEnd)]);
   }
 
+  const uri = buf.toString('latin1', mark, refEnd);
   const head: RequestHead = {
-    method: buf.toString('latin1', start, methodEnd),
-    uri: buf.toString('latin1', mark, refEnd),
-    path: buf.toString('latin1', mark, pathEnd),
+    method: methodName(buf, start, methodEnd),
+    uri,
+    path: pathEnd === refEnd ? uri : buf.toString('latin1', mark, pathEnd),
     query: pathEnd < refEnd ? buf.toString('latin1', pathEnd + 1, refEnd) : undefined,
     fragment: refEnd < uriEnd ? buf.toString('latin1', refEnd + 1, uriEnd) : undefined,
     version,
