@@ -302,7 +302,7 @@ export class Client {
   }
 
   private request(head: RequestHead, end: number): void {
-    const hostHeader = head.headers.find(([k]) => k.toLowerCase() === 'host')?.[1];
+    const hostHeader = head.headers.find(([k]) => k.length === 4 && k.toLowerCase() === 'host')?.[1];
     const colon = hostHeader?.indexOf(':') ?? -1;
     const hostName = hostHeader === undefined ? undefined : colon > 0 ? hostHeader.slice(0, colon) : hostHeader;
     this.requests++;
@@ -316,12 +316,12 @@ export class Client {
       return this.drop();
     }
     switch (target.type) {
+      // No filters: no closure on the hot path.
       case 'handler':
-        return this.filtered('HANDLER', () => this.toHandler(head, end, host, route, target));
+        return this.host.filters === undefined ? this.toHandler(head, end, host, route, target) : this.filtered('HANDLER', () => this.toHandler(head, end, host, route, target));
       case 'dir':
         return this.filtered('DIRECTORY', () => this.toDir(head, end, host, route.prefix, target));
       case 'proxy':
-        // No filters: no closure on the hot path.
         return this.host.filters === undefined ? this.toProxy(head, end, host, target) : this.filtered('PROXY', () => this.toProxy(head, end, host, target));
     }
   }
@@ -346,13 +346,18 @@ export class Client {
       return settings.uploadStream ? this.uploadStream(req, end, big) : this.uploadFile(req, end, big);
     }
     this.phase = 'body';
-    this.awaitBody(end + length, () => {
-      const body = length === 0 ? EMPTY : Buffer.from(this.buf.subarray(end, end + length));
-      this.consume(end + length);
-      if (!this.sendRequest(req, this.handlerTable(head), body)) return;
-      this.phase = 'busy';
-      this.log(host, head, 200, length);
-    });
+    // A body already here (or none): no closure.
+    if (this.buf.length >= end + length) this.sendBuffered(req, end, length);
+    else this.awaitBody(end + length, () => this.sendBuffered(req, end, length));
+  }
+
+  /** Sends a request whose body (`length` bytes after the head's `end`) is buffered. */
+  private sendBuffered(req: HandlerRequest, end: number, length: number): void {
+    const body = length === 0 ? EMPTY : Buffer.from(this.buf.subarray(end, end + length));
+    this.consume(end + length);
+    if (!this.sendRequest(req, this.handlerTable(req.head), body)) return;
+    this.phase = 'busy';
+    this.log(req.host, req.head, 200, length);
   }
 
   /** The request's header table: client headers (minus x-mongrel2-*), X-Forwarded-For, DOWNLOAD_CREDITS once. */
@@ -412,7 +417,7 @@ export class Client {
 
   /** REQ_SENT: the request is with the handler; a filter may still end the connection. */
   private requestSent(): void {
-    this.filtered('REQ_SENT', () => undefined);
+    if (this.host.filters !== undefined) this.filtered('REQ_SENT', () => undefined);
   }
 
   /**

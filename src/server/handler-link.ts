@@ -90,8 +90,14 @@ export class HandlerLinks {
       while (!sub.socket.closed) {
         // Receives that succeed at once resolve synchronously: let client I/O in now and then.
         if (++inARow % RECEIVES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
-        const parts = await settle(sub.socket, (ms) => (sub.socket.receiveTimeout = ms), () => sub.socket.receive());
-        if (parts === undefined) break;
+        let parts: Buffer[] | undefined;
+        try {
+          parts = await sub.socket.receive();
+        } catch (err) {
+          if (!isEagain(err) || sub.socket.closed) throw err;
+          parts = await waitFor(sub.socket, (ms) => (sub.socket.receiveTimeout = ms), () => sub.socket.receive());
+          if (parts === undefined) break;
+        }
         for (const part of parts) {
           try {
             this.onReply(part, sub.owner);
@@ -124,7 +130,12 @@ export class HandlerLinks {
     try {
       while (link.queue.length > 0 && !link.closed) {
         const msg = zmqPayload(link.queue[0]!);
-        await settle(link.socket, (ms) => (link.socket.sendTimeout = ms), () => link.socket.send(msg));
+        try {
+          await link.socket.send(msg);
+        } catch (err) {
+          if (!isEagain(err) || link.socket.closed) throw err;
+          await waitFor(link.socket, (ms) => (link.socket.sendTimeout = ms), () => link.socket.send(msg));
+        }
         link.queue.shift();
       }
     } catch (err) {
@@ -146,22 +157,21 @@ export class HandlerLinks {
   }
 }
 
+const isEagain = (err: unknown): boolean => (err as { code?: unknown }).code === 'EAGAIN';
+
 /**
- * Runs a socket operation that has a 0 timeout; on EAGAIN (nothing to read /
- * no peer can take it) runs it once more with no timeout, which waits.
- * Undefined when the socket was closed meanwhile.
+ * After a 0-timeout operation found nothing to do (EAGAIN: nothing to read /
+ * no peer can take it), runs it once more with no timeout, which waits, then
+ * restores the 0 timeout. Undefined when the socket was closed meanwhile.
+ * (The first try is inline at each call site: no closures or extra promise
+ * per message on the hot path.)
  */
-async function settle<T>(socket: Socket, timeout: (ms: number) => void, op: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await op();
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'EAGAIN' || socket.closed) throw err;
-  }
+async function waitFor<T>(socket: Socket, timeout: (ms: number) => void, op: () => Promise<T>): Promise<T | undefined> {
   timeout(-1);
   try {
     return await op();
   } catch (err) {
-    if (socket.closed && (err as { code?: unknown }).code === 'EAGAIN') return undefined;
+    if (socket.closed && isEagain(err)) return undefined;
     throw err;
   } finally {
     if (!socket.closed) timeout(0);

@@ -32,6 +32,9 @@ interface Node {
 }
 
 const INIT_SIZE = 64;
+
+/** Empty chain heads. Holes read as undefined; filling 64 slots per request showed in profiles. */
+const newChains = (n: number): Array<Node | undefined> => new Array<Node | undefined>(n);
 export const MAX_DUPE_HEADERS = 5;
 
 export interface DroppedHeader {
@@ -42,7 +45,7 @@ export interface DroppedHeader {
 /** A kazlib-ordered multi-map of header values. */
 export class HeaderTable {
   /** Chain heads; one array per table, nodes linked through `next`. */
-  private chains: Array<Node | undefined> = new Array<Node | undefined>(INIT_SIZE).fill(undefined);
+  private chains: Array<Node | undefined> = newChains(INIT_SIZE);
   private mask = INIT_SIZE - 1;
   private highmark = INIT_SIZE * 2;
   private count = 0;
@@ -67,7 +70,7 @@ export class HeaderTable {
     const n = this.chains.length;
     const mask = (this.mask << 1) | 1;
     const exposed = mask ^ this.mask;
-    const next = new Array<Node | undefined>(n * 2).fill(undefined);
+    const next = newChains(n * 2);
     for (let c = 0; c < n; c++) {
       for (let node = this.chains[c], after: Node | undefined; node !== undefined; node = after) {
         after = node.next;

@@ -9,6 +9,7 @@
  * further pipelined request until the handler closes it.
  */
 import { ChunkSizeReader, chunkSizeRules, FAILED } from './http/chunk-size.js';
+import { findByte } from './http/byte-scan.js';
 
 export type TrackerState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'chunk-lf' | 'trailers' | 'done' | 'never';
 
@@ -150,11 +151,11 @@ export class ResponseTracker {
     }
     let length: number | undefined;
     let chunked = false;
-    for (let from = h.indexOf(0x0a) + 1; from > 0 && from < end; ) {
-      const nl = h.indexOf(0x0a, from);
-      const lineEnd = nl < 0 || nl >= end ? end : nl;
-      const colon = h.indexOf(0x3a, from);
-      if (colon > from && colon < lineEnd) {
+    for (let from = findByte(h, 0x0a, 0, end) + 1; from > 0 && from < end; ) {
+      const nl = findByte(h, 0x0a, from, end);
+      const lineEnd = nl < 0 ? end : nl;
+      const colon = findByte(h, 0x3a, from, lineEnd);
+      if (colon > from) {
         const [ns, ne] = trimmed(h, from, colon);
         const [vs, ve] = trimmed(h, colon + 1, lineEnd);
         if (nameIs(h, ns, ne, TRANSFER_ENCODING)) {

@@ -11,6 +11,7 @@
  */
 import { DEAD } from './dfa.js';
 import { requestDfa } from './request-grammar.js';
+import { findByte } from './byte-scan.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -110,12 +111,6 @@ function isSchemeByte(b: number): boolean {
   return isTagByte(b) || b === 0x2b; // ALPHA DIGIT + - .
 }
 
-/** Index of `byte` in buf[from, to), or -1. A JS loop: heads are short, and a native indexOf call costs more than the scan. */
-function find(buf: Buffer, byte: number, from: number, to: number): number {
-  for (let i = from; i < to; i++) if (buf[i] === byte) return i;
-  return -1;
-}
-
 /** The common methods as constants (no string made per request); any other as its bytes. */
 function methodName(buf: Buffer, start: number, end: number): string {
   const n = end - start;
@@ -125,14 +120,14 @@ function methodName(buf: Buffer, start: number, end: number): string {
 }
 
 function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount: number): HeadResult {
-  const methodEnd = find(buf, SP, start, end);
+  const methodEnd = findByte(buf, SP, start, end);
   const uriStart = methodEnd + 1;
-  const uriEnd = find(buf, SP, uriStart, end);
+  const uriEnd = findByte(buf, SP, uriStart, end);
   const versionStart = uriEnd + 1;
   // The grammar allows only these two versions.
   const version = buf[versionStart + 7] === 0x31 ? 'HTTP/1.1' : 'HTTP/1.0';
 
-  const hash = find(buf, 0x23 /* # */, uriStart, uriEnd);
+  const hash = findByte(buf, 0x23 /* # */, uriStart, uriEnd);
   const refEnd = hash >= 0 ? hash : uriEnd;
   // Absolute form: the Ragel `mark` moves to just after `scheme:`, so PATH and URI start there.
   let mark = uriStart;
@@ -142,17 +137,17 @@ function extractRequest(buf: Buffer, start: number, end: number, maxHeaderCount:
     while (i < refEnd && isSchemeByte(buf[i] as number)) i++;
     if (i < refEnd && buf[i] === 0x3a /* : */) mark = i + 1;
   }
-  const q = find(buf, 0x3f /* ? */, mark, refEnd);
+  const q = findByte(buf, 0x3f /* ? */, mark, refEnd);
   const pathEnd = q >= 0 ? q : refEnd;
 
   const headers: Array<readonly [string, string]> = [];
   // Distinct names need counting only once there are as many lines as the limit (a Set per request costs).
   let names: Set<string> | undefined;
   let dropped = 0;
-  let p = find(buf, LF, versionStart, end) + 1;
+  let p = findByte(buf, LF, versionStart, end) + 1;
   while (buf[p] !== CR && buf[p] !== LF) {
-    const colon = find(buf, 0x3a, p, end);
-    const lf = find(buf, LF, colon, end);
+    const colon = findByte(buf, 0x3a, p, end);
+    const lf = findByte(buf, LF, colon, end);
     let v = colon + 1;
     while (buf[v] === SP || buf[v] === HT) v++;
     const vEnd = buf[lf - 1] === CR ? lf - 1 : lf;
