@@ -196,7 +196,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   async #receiveLoop(): Promise<void> {
     const maxQueued = this.#options.maxQueued ?? 1024;
+    let received = 0;
     while (!this.#closing) {
+      if (++received % RECEIVES_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       let frames: Buffer[];
       try {
         frames = await this.#pull.receive();
@@ -616,6 +618,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#pub.close();
   }
 }
+
+/**
+ * Requests handled in a row before the receive loop lets other I/O in:
+ * zeromq.js would otherwise resolve up to 512 receives back to back, and
+ * replies (the pump) and backend sockets (the bridge) wait for the whole
+ * burst. As in the core's reply loop (src/server/handler-link.ts).
+ */
+const RECEIVES_PER_TURN = 16;
 
 /** Sends in a row before #pump lets other I/O in. */
 const PUMP_BATCH = 256;
