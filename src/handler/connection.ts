@@ -198,7 +198,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const maxQueued = this.#options.maxQueued ?? 1024;
     let received = 0;
     while (!this.#closing) {
-      if (++received % RECEIVES_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (++received % RECEIVES_PER_TURN === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.#closing) break;
+      }
       let frames: Buffer[];
       try {
         frames = await this.#pull.receive();

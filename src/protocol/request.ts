@@ -10,6 +10,7 @@ import { ProtocolError, EncodeError } from './errors.js';
 import { encodeNetstring, parseNetstringAt } from './netstring.js';
 import { parseTolerantJson } from './json-text.js';
 import { listTokens } from './http-tokens.js';
+import { jsonRequestFrame } from './request-frame.js';
 import { encode as encodeTnet, parseAt as parseTnetAt, readFrame, type TDict, type TValue } from './tnetstring.js';
 
 export type HeaderValue = string | string[];
@@ -310,22 +311,6 @@ export function encodeRequestMessage(init: RequestInit): Buffer | string {
   const dict: TDict = Object.create(null);
   for (const [k, v] of init.headers) dict[k] = v as TValue;
   return Buffer.concat([Buffer.from(`${init.sender} ${init.connId} ${init.path} `, 'utf8'), encodeTnet(dict), encodeNetstring(body)]);
-}
-
-/**
- * `SENDER ID PATH LEN:JSON,LEN:BODY,` from parts already checked (sender
- * and path without whitespace, a uint32 id, `jsonBytes` = the UTF-8 length
- * of `json`): a string standing for its UTF-8 bytes when there is no body.
- */
-export function jsonRequestFrame(sender: string, connId: number, path: string, json: string, jsonBytes: number, body: Buffer): Buffer | string {
-  const head = `${sender} ${connId} ${path} ${jsonBytes}:${json},${body.length}:`;
-  if (body.length === 0) return `${head},`;
-  const headBytes = Buffer.byteLength(head, 'utf8');
-  const out = Buffer.allocUnsafe(headBytes + body.length + 1);
-  out.write(head, 0, 'utf8');
-  body.copy(out, headBytes);
-  out[headBytes + body.length] = 0x2c;
-  return out;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -95,7 +95,10 @@ export class HandlerLinks {
       let inARow = 0;
       while (!sub.socket.closed) {
         // Receives that succeed at once resolve synchronously: let client I/O in now and then.
-        if (++inARow % RECEIVES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (++inARow % RECEIVES_PER_TURN === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (sub.socket.closed) break;
+        }
         let parts: Buffer[] | undefined;
         try {
           parts = await sub.socket.receive();

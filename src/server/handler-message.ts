@@ -5,7 +5,8 @@
  * REMOTE_ADDR; TNET: the server keys in reverse, then the client headers in
  * reverse hash order) and the `@*` disconnect notice.
  */
-import { encodeRequest, encodeRequestMessage, jsonRequestFrame, MAX_CONN_ID, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
+import { encodeRequest, encodeRequestMessage, MAX_CONN_ID, type HeaderProtocol, type HeaderValue } from '../protocol/request.js';
+import { jsonRequestFrame } from '../protocol/request-frame.js';
 import type { HeaderTable, TableValue } from './header-table.js';
 
 export interface RequestFacts {

@@ -129,59 +129,84 @@ test('credits notices: the bytes of handler-protocol.md §2.2 (JSON and TNET)', 
 });
 
 // The plain fast path (printable ASCII, nothing to escape) must give the general path's bytes.
-const textArb = fc.oneof(
-  fc.string({ unit: fc.constantFrom(...'abcXYZ019-_./:;=?&% ') }),
+/** Printable ASCII without '"' or '\\': what the fast path takes. */
+const plainArb = fc.string({ unit: fc.constantFrom(...'abcXYZ019-_./:;=?&% !#$\'()*+,<>@[]^`{|}~'), maxLength: 12 });
+const oddArb = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 6 }).map((s) => Buffer.from(s, 'utf8').toString('latin1')),
-  fc.constantFrom('"q"', 'back\\slash', 'tab\there', '\x7f', 'caf\xc3\xa9', '\xff'),
+  fc.constantFrom('"q"', 'back\\slash', 'tab\there', '\x7f', 'caf\xc3\xa9', '\xff', '\u2028', '\ud800'),
 );
-const wordArb = fc.oneof(fc.stringMatching(/^\/[a-z0-9/._-]{0,12}$/), textArb.filter((s) => s.length > 0));
+const textArb = (oddWeight: number) => (oddWeight === 0 ? plainArb : fc.oneof({ weight: 8, arbitrary: plainArb }, { weight: oddWeight, arbitrary: oddArb }));
+const isPlainText = (t: string): boolean => /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(t);
 
-test('JSON requests: the plain fast path and the general path give the same bytes (property)', () => {
+function requestArb(oddWeight: number) {
+  const text = textArb(oddWeight);
+  const word = fc.oneof({ weight: 8, arbitrary: fc.stringMatching(/^\/[a-z0-9/._-]{0,12}$/) }, { weight: oddWeight, arbitrary: text.filter((t) => t.length > 0) });
+  return fc.record({
+    sender: oddWeight === 0 ? fc.constant('54c6755b-9628-40a4-9a2d-cc82a816345e') : fc.oneof({ weight: 8, arbitrary: fc.constant('54c6755b-9628-40a4-9a2d-cc82a816345e') }, { weight: oddWeight, arbitrary: word }),
+    connId: oddWeight === 0 ? fc.nat() : fc.oneof({ weight: 8, arbitrary: fc.nat() }, { weight: oddWeight, arbitrary: fc.constantFrom(0xffffffff, -1, 2 ** 32, 1.5) }),
+    path: word,
+    method: fc.oneof(fc.constantFrom('GET', 'POST', 'WEBSOCKET'), text),
+    version: fc.option(fc.constantFrom('HTTP/1.0', 'HTTP/1.1'), { nil: undefined }),
+    uri: fc.option(text, { nil: undefined }),
+    query: fc.option(text, { nil: undefined }),
+    fragment: fc.option(text, { nil: undefined }),
+    pattern: fc.oneof(fc.constant('/handler'), text),
+    remoteAddr: fc.oneof(fc.constant('127.0.0.1'), text),
+    // A small pool of names, so duplicates (JSON arrays) are common.
+    headers: fc.array(fc.tuple(fc.oneof({ weight: 8, arbitrary: fc.constantFrom('Host', 'Accept', 'X-A', 'x-a', 'Cookie') }, { weight: oddWeight, arbitrary: text.filter((t) => t.length > 0) }), text), { maxLength: 8 }),
+    body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a))),
+  });
+}
+type Req = ReturnType<typeof requestArb> extends fc.Arbitrary<infer T> ? T : never;
+
+/** The general path's encoding, written out: PATH, client headers in table order, then the server keys. */
+function generalEncoding(r: Req, table: HeaderTable): Buffer {
+  const wire = (v: string | readonly string[]): string | string[] => (typeof v === 'string' ? wireText(v) : v.map(wireText));
+  const headers: Array<[string, string | string[]]> = [['PATH', wireText(r.path)]];
+  for (const [k, v] of table.entries()) headers.push([k, wire(v)]);
+  const server: Array<[string, string | undefined]> = [
+    ['METHOD', r.method], ['VERSION', r.version], ['URI', r.uri], ['QUERY', r.query], ['FRAGMENT', r.fragment],
+    ['PATTERN', r.pattern], ['URL_SCHEME', 'http'], ['REMOTE_ADDR', r.remoteAddr],
+  ];
+  for (const [k, v] of server) if (v !== undefined) headers.push([k, wireText(v)]);
+  return encodeRequest({ sender: r.sender, connId: r.connId, path: wireText(r.path), headers, body: r.body, protocol: 'json' });
+}
+
+/** Checks one request; true when it was one the fast path takes (every text plain, sender and id valid, no duplicate beyond arrays). */
+function checkSameBytes(r: Req): boolean {
+  const table = new HeaderTable(1280);
+  for (const [k, v] of r.headers) table.add(k, v);
+  const facts = { method: r.method, version: r.version, uri: r.uri, path: r.path, query: r.query, fragment: r.fragment, pattern: r.pattern, urlScheme: 'http' as const, remoteAddr: r.remoteAddr };
+  const encode = () => encodeHttpRequest({ sendIdent: r.sender, protocol: 'json' }, r.connId, facts, table, r.body);
+  let expected: Buffer;
+  try {
+    expected = generalEncoding(r, table);
+  } catch (err) {
+    assert.throws(encode, { name: (err as Error).name, message: (err as Error).message });
+    return false;
+  }
+  const got = encode();
+  assert.equal((typeof got === 'string' ? Buffer.from(got, 'utf8') : got).toString('latin1'), expected.toString('latin1'));
+  const texts = [r.sender, r.path, r.method, r.pattern, r.remoteAddr, ...[r.version, r.uri, r.query, r.fragment].filter((t) => t !== undefined), ...r.headers.flat()];
+  return texts.every(isPlainText) && !r.sender.includes(' ') && !r.path.includes(' ');
+}
+
+test('JSON requests: the plain fast path and the general path give the same bytes (property, mixed input)', () => {
+  let plain = 0;
+  fc.assert(fc.property(requestArb(2), (r) => void (checkSameBytes(r) && plain++)), { numRuns: 2000 });
+  assert.ok(plain > 100, `only ${plain} of 2000 runs took the fast path`);
+});
+
+test('JSON requests: the plain fast path gives the bytes of the general path (property, plain input, duplicate headers)', () => {
+  let plain = 0;
+  let arrays = 0;
   fc.assert(
-    fc.property(
-      fc.record({
-        sender: fc.oneof(fc.constant('54c6755b-9628-40a4-9a2d-cc82a816345e'), wordArb),
-        connId: fc.oneof(fc.nat(), fc.constant(0xffffffff), fc.constant(-1), fc.constant(2 ** 32)),
-        path: wordArb,
-        method: fc.oneof(fc.constantFrom('GET', 'POST', 'WEBSOCKET'), textArb),
-        version: fc.option(fc.constantFrom('HTTP/1.0', 'HTTP/1.1'), { nil: undefined }),
-        uri: fc.option(textArb, { nil: undefined }),
-        query: fc.option(textArb, { nil: undefined }),
-        fragment: fc.option(textArb, { nil: undefined }),
-        pattern: fc.oneof(fc.constant('/handler'), textArb),
-        remoteAddr: fc.oneof(fc.constant('127.0.0.1'), textArb),
-        headers: fc.array(fc.tuple(fc.oneof(fc.constantFrom('Host', 'Accept', 'X-A'), textArb.filter((s) => s.length > 0)), textArb), { maxLength: 8 }),
-        body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a))),
-      }),
-      (r) => {
-        const table = new HeaderTable(1280);
-        for (const [k, v] of r.headers) table.add(k, v);
-        const facts = { method: r.method, version: r.version, uri: r.uri, path: r.path, query: r.query, fragment: r.fragment, pattern: r.pattern, urlScheme: 'http' as const, remoteAddr: r.remoteAddr };
-        const general = (): Buffer => {
-          const wire = (v: string | readonly string[]): string | string[] => (typeof v === 'string' ? wireText(v) : v.map(wireText));
-          const headers: Array<[string, string | string[]]> = [['PATH', wireText(r.path)]];
-          for (const [k, v] of table.entries()) headers.push([k, wire(v)]);
-          const server: Array<[string, string | undefined]> = [
-            ['METHOD', r.method], ['VERSION', r.version], ['URI', r.uri], ['QUERY', r.query], ['FRAGMENT', r.fragment],
-            ['PATTERN', r.pattern], ['URL_SCHEME', 'http'], ['REMOTE_ADDR', r.remoteAddr],
-          ];
-          for (const [k, v] of server) if (v !== undefined) headers.push([k, wireText(v)]);
-          return encodeRequest({ sender: r.sender, connId: r.connId, path: wireText(r.path), headers, body: r.body, protocol: 'json' });
-        };
-        let expected: Buffer | Error;
-        try {
-          expected = general();
-        } catch (err) {
-          expected = err as Error;
-        }
-        if (expected instanceof Error) {
-          assert.throws(() => encodeHttpRequest({ sendIdent: r.sender, protocol: 'json' }, r.connId, facts, table, r.body), { name: expected.name });
-          return;
-        }
-        const got = encodeHttpRequest({ sendIdent: r.sender, protocol: 'json' }, r.connId, facts, table, r.body);
-        assert.equal((typeof got === 'string' ? Buffer.from(got, 'utf8') : got).toString('latin1'), expected.toString('latin1'));
-      },
-    ),
-    { numRuns: 2000 },
+    fc.property(requestArb(0), (r) => {
+      if (checkSameBytes(r)) plain++;
+      if (new Set(r.headers.map(([k]) => k.toLowerCase())).size < r.headers.length) arrays++;
+    }),
+    { numRuns: 1000 },
   );
+  assert.equal(plain, 1000, 'every run is fast-path input');
+  assert.ok(arrays > 200, `only ${arrays} runs had a duplicated header`);
 });
