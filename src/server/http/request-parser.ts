@@ -115,7 +115,7 @@ function isSchemeByte(b: number): boolean {
 function methodName(buf: Buffer, start: number, end: number): string {
   const n = end - start;
   if (n === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET';
-  if (n === 4 && buf[start + 2] === 0x53 && buf[start + 1] === 0x4f && buf[start] === 0x50 && buf[start + 3] === 0x54) return 'POST';
+  if (n === 4 && buf[start] === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST';
   return buf.toString('latin1', start, end);
 }
 
